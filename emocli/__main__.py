@@ -1,0 +1,5 @@
+"""`python -m emocli`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,391 @@
+"""annotate: videos + subtitles -> per-utterance emotions, as a pipeline.
+
+A background thread probes each video, reads its subtitles and decodes the media in chunks (audio and frames by
+two ffmpeg processes at once) while the main thread runs the model on batches formed across utterances and videos,
+sorted by length. A video is written as soon as its last utterance is labelled; a failing video is reported and
+the others go on.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import LABELS
+from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint
+from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
+from .media import SAMPLE_RATE_HZ, VIDEO_EXTENSIONS, MediaInfo, decode_audio, probe, sample_frames
+from .model import EmotionModel, UtteranceInput
+from .segments import Utterance, frame_times, make_utterances
+from .subtitles import SubtitleReport, find_subtitles, read_subtitles, validate_cues
+from .vad import voiced_mask
+from .writers import Prediction, VideoResult, WRITERS, output_path, write_outputs
+
+CHUNK_MAX_S = 120.0  # media seconds decoded at once (bounds memory on long videos)
+CHUNK_MAX_CUES = 64  # utterances per decoded chunk (64 x 8 frames x 224^2 x 3 bytes = 77 MB)
+SORT_WINDOW = 4  # batches gathered before sorting by length
+
+
+@dataclass
+class AnnotateOptions:
+    """How to annotate: output formats and folder, device, batch size, resume, voice detection."""
+
+    formats: list[str] = field(default_factory=lambda: ["csv"])
+    output_dir: Path | None = None  # None: next to each video
+    device: str = "auto"
+    batch_size: int = 16
+    overwrite: bool = False
+    vad: str = "silero"
+    attention: bool = False
+    progress: bool = True
+    log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
+
+
+@dataclass
+class Job:
+    """One video to annotate, its subtitles (None: not found) and where its outputs go."""
+
+    video: Path
+    subs: Path | None
+    output_dir: Path
+
+    def outputs(self, formats: list[str]) -> list[Path]:
+        return [output_path(self.video, self.output_dir, WRITERS[f].extension) for f in formats]
+
+
+@dataclass
+class Outcome:
+    """What happened to one job: status is 'done', 'skipped' (already annotated) or 'failed'."""
+
+    video: Path
+    status: str
+    message: str = ""
+    outputs: list[Path] = field(default_factory=list)
+    result: VideoResult | None = None
+    report: SubtitleReport | None = None
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INPUT_FAILED if self.failed else EXIT_OK
+
+    def line(self) -> str:
+        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("done", "skipped", "failed")}
+        return (f"{len(self.outcomes)} video(s): {counts['done']} annotated, {counts['skipped']} already done "
+                f"(skipped), {counts['failed']} failed")
+
+
+# --- set-up ---------------------------------------------------------------------------------------------------
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a usage error."""
+    spec = (spec or "auto").lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but no CUDA GPU is visible to PyTorch")
+    if spec != "cpu" and not spec.startswith("cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda, not {spec!r}")
+    return torch.device(spec)
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision on CUDA (bf16 where supported, else fp16); full precision on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu") -> tuple[EmotionModel, Path]:
+    """Load --model, or the installed default; exits with a clear message when there is none."""
+    directory = Path(model_dir) if model_dir else default_model_dir()
+    if directory is None:
+        raise UsageError(NO_MODEL_MESSAGE)
+    return load_checkpoint(directory, device), directory
+
+
+def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: str | Path | None = None
+              ) -> list[Job]:
+    """A file -> one job; a folder -> one job per video in it (sorted), each paired with subtitles by stem."""
+    target = Path(target)
+    if not target.exists():
+        raise UsageError(f"no such file or folder: {target}")
+    if target.is_dir():
+        if subs is not None:
+            raise UsageError("--subs names one subtitle file; in folder mode subtitles are found by stem")
+        videos = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        if not videos:
+            raise UsageError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) in {target}")
+    else:
+        videos = [target]
+    jobs = []
+    for video in videos:
+        sub = Path(subs) if subs is not None else find_subtitles(video)
+        jobs.append(Job(video, sub, Path(output_dir) if output_dir else video.parent))
+    return jobs
+
+
+# --- the producer: probe, read subtitles, decode chunks -------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    job: Job
+    info: MediaInfo
+    utterances: list[Utterance]
+    report: SubtitleReport
+
+
+def prepare_job(job: Job, model: EmotionModel) -> _Prepared:
+    """Probe the media and turn its subtitles into utterances; raises EmocliError for unusable inputs."""
+    if job.subs is None:
+        raise EmocliError(f"{job.video}: no subtitles found (expected {job.video.stem}.srt or .vtt; pass --subs)")
+    info = probe(job.video)
+    cues, unreadable = read_subtitles(job.subs)
+    valid, report = validate_cues(cues, info.duration_s, unreadable)
+    if not valid:
+        why = report.warning() or "the file holds no cues"
+        raise EmocliError(f"{job.subs}: no usable cues ({why})")
+    context = model.config.text.context if model.config.text else 0
+    return _Prepared(job, info, make_utterances(valid, context), report)
+
+
+def _chunks(utterances: list[Utterance]) -> Iterator[list[Utterance]]:
+    chunk: list[Utterance] = []
+    for u in utterances:
+        if chunk and (len(chunk) >= CHUNK_MAX_CUES or u.end_s - chunk[0].start_s > CHUNK_MAX_S):
+            yield chunk
+            chunk = []
+        chunk.append(u)
+    if chunk:
+        yield chunk
+
+
+def decode_chunks(prep: _Prepared, model: EmotionModel, vad: str, pool: ThreadPoolExecutor
+                  ) -> Iterator[list[tuple[Utterance, UtteranceInput]]]:
+    """Decode the media each chunk of utterances needs (only the modalities the model uses) and pair them."""
+    cfg, info, video = model.config, prep.info, prep.job.video
+    want_audio = cfg.audio is not None and info.has_audio
+    want_video = cfg.video is not None and info.has_video
+    for chunk in _chunks(prep.utterances):
+        start_s = chunk[0].start_s
+        end_s = max(u.end_s for u in chunk)
+        audio_job = pool.submit(decode_audio, video, start_s, end_s - start_s) if want_audio else None
+        frames = None
+        if want_video:
+            n = cfg.video.frames
+            times = np.array([t for u in chunk for t in frame_times(u.start_s, u.end_s, n)])
+            frames = sample_frames(video, times, cfg.video.image_size, info.fps, start_s=start_s,
+                                   duration_s=end_s - start_s + 1.0 / info.fps)
+            if frames is not None:
+                frames = frames.reshape(len(chunk), n, *frames.shape[1:])
+        audio = voiced = None
+        if audio_job is not None:
+            audio = audio_job.result()
+            voiced = voiced_mask(audio, vad)
+        items = []
+        for k, u in enumerate(chunk):
+            item = UtteranceInput(text=u.text, context=u.context)
+            if audio is not None:
+                a = int(round((u.start_s - start_s) * SAMPLE_RATE_HZ))
+                b = int(round((u.end_s - start_s) * SAMPLE_RATE_HZ))
+                if b > a and a < len(audio):
+                    item.audio, item.voiced = audio[a:b], voiced[a:b]
+            if frames is not None:
+                item.frames = frames[k]
+            items.append((u, item))
+        yield items
+
+
+def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out: queue.Queue,
+             stop: threading.Event) -> None:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for job in jobs:
+            if stop.is_set():
+                break
+            if options.formats and not options.overwrite and all(p.is_file() for p in job.outputs(options.formats)):
+                out.put(("skipped", job, None))
+                continue
+            try:
+                prep = prepare_job(job, model)
+                out.put(("start", job, prep))
+                for items in decode_chunks(prep, model, options.vad, pool):
+                    out.put(("items", job, items))
+                    if stop.is_set():
+                        break
+                out.put(("end", job, None))
+            except EmocliError as exc:
+                out.put(("failed", job, exc.message))
+            except Exception as exc:  # one broken video must never stop a folder run; the message says it all
+                out.put(("failed", job, f"{job.video}: unexpected {type(exc).__name__}: {exc}"))
+    out.put(None)
+
+
+# --- the consumer: batched model calls ------------------------------------------------------------------------
+
+
+class BatchPredictor:
+    """Runs the model on lists of inputs in batches; a CUDA out-of-memory error halves the batch and retries."""
+
+    def __init__(self, model: EmotionModel, batch_size: int) -> None:
+        self.model, self.batch_size = model, max(1, batch_size)
+        self.amp = amp_dtype(model.device)
+
+    def __call__(self, inputs: list[UtteranceInput]) -> tuple[np.ndarray, list[dict]]:
+        probs, attn = [], []
+        i = 0
+        while i < len(inputs):
+            batch = inputs[i:i + self.batch_size]
+            try:
+                p, a = self._run(batch)
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise EmocliError("out of GPU memory even with batch size 1; use --device cpu") from None
+                torch.cuda.empty_cache()
+                self.batch_size = max(1, self.batch_size // 2)
+                continue
+            probs.append(p)
+            attn.extend(a)
+            i += len(batch)
+        return np.concatenate(probs) if probs else np.zeros((0, len(LABELS))), attn
+
+    def _run(self, batch: list[UtteranceInput]) -> tuple[np.ndarray, list[dict]]:
+        probs, attention, present = self.model.predict(batch, self.amp)
+        mods = self.model.config.modalities
+        per_item = []
+        for b in range(len(batch)):
+            item = {m: {o: round(float(attention[m][b, j]), 4) for j, o in enumerate(mods) if o != m}
+                    for m in mods if m in attention}
+            item["present"] = {m: bool(present[b, j]) for j, m in enumerate(mods)}
+            if "frames" in attention:
+                item["frames"] = [round(float(x), 4) for x in attention["frames"][b]]
+            per_item.append(item)
+        return probs, per_item
+
+
+def _length_key(pair: tuple) -> int:
+    item: UtteranceInput = pair[2]
+    return (len(item.audio) if item.audio is not None else 0) + len(item.text)
+
+
+def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
+             model_info: dict | None = None) -> RunSummary:
+    """Annotate every job; failures are reported per video. Returns what happened to each."""
+    model_info = model_info or describe(model.config)
+    predictor = BatchPredictor(model, options.batch_size)
+    messages: queue.Queue = queue.Queue(maxsize=3)  # bounded prefetch: memory stays bounded
+    stop = threading.Event()
+    producer = threading.Thread(target=_produce, args=(jobs, model, options, messages, stop), daemon=True)
+    states: dict[Path, dict] = {}
+    outcomes: dict[Path, Outcome] = {}
+    pending: list[tuple] = []  # (job video, utterance, input)
+    bar = tqdm(total=0, unit="utt", desc="annotating", disable=not options.progress, file=sys.stderr,
+               dynamic_ncols=True)
+
+    def finish(video: Path) -> None:
+        st = states[video]
+        if not st["ended"] or len(st["preds"]) < len(st["prep"].utterances):
+            return
+        prep = st.pop("prep")
+        order = sorted(st.pop("preds").values(), key=lambda p: (p.start_s, p.end_s, p.index))
+        result = VideoResult(prep.job.video, prep.info.duration_s, model_info, order,
+                             {"file": str(prep.job.subs), "cues": prep.report.total, "annotated": len(order),
+                              "skipped": dict(prep.report.skipped), "notes": dict(prep.report.noted)})
+        try:
+            paths = write_outputs(result, options.formats, prep.job.output_dir)
+        except OSError as exc:
+            outcomes[video] = Outcome(video, "failed", f"{video}: cannot write outputs ({exc.strerror})")
+            return
+        outcomes[video] = Outcome(video, "done", "", paths, result, prep.report)
+        bar.set_postfix_str(f"videos {len(outcomes)}/{len(jobs)}")
+
+    def run(flush: bool) -> None:
+        nonlocal pending
+        if not pending:
+            return
+        window = predictor.batch_size * SORT_WINDOW
+        if not flush and len(pending) < window:
+            return
+        pending.sort(key=_length_key)
+        cut = len(pending) if flush else len(pending) - len(pending) % predictor.batch_size
+        todo, pending = pending[:cut], pending[cut:]
+        probs, attention = predictor([t[2] for t in todo])
+        for (video, utt, _), p, a in zip(todo, probs, attention):
+            st = states.get(video)
+            if st is None or "preds" not in st:
+                continue  # the video failed meanwhile
+            used = [m for m, on in a["present"].items() if on]
+            st["preds"][id(utt)] = Prediction(utt.index, utt.start_s, utt.end_s, utt.text, utt.speaker, p, used,
+                                              a if options.attention else None)
+        bar.update(len(todo))
+        for video in list(states):
+            if video not in outcomes and "prep" in states[video]:
+                finish(video)
+
+    producer.start()
+    try:
+        while True:
+            msg = messages.get()
+            if msg is None:
+                break
+            kind, job, payload = msg
+            video = job.video
+            if kind == "skipped":
+                outcomes[video] = Outcome(video, "skipped", "", job.outputs(options.formats))
+            elif kind == "failed":
+                states.pop(video, None)
+                pending = [t for t in pending if t[0] != video]
+                outcomes[video] = Outcome(video, "failed", payload)
+                options.log(f"emocli: error: {payload}")
+            elif kind == "start":
+                states[video] = {"prep": payload, "preds": {}, "ended": False}
+                bar.total += len(payload.utterances)
+                bar.refresh()
+                warning = payload.report.warning()
+                if warning:
+                    options.log(f"emocli: warning: {job.subs.name}: {warning}")
+            elif kind == "items":
+                pending.extend((video, u, item) for u, item in payload)
+                run(flush=False)
+            elif kind == "end":
+                states[video]["ended"] = True
+                finish(video)
+        run(flush=True)
+    finally:
+        stop.set()
+        bar.close()
+    return RunSummary([outcomes.get(j.video) or Outcome(j.video, "failed", f"{j.video}: not processed")
+                       for j in jobs])
+
+
+def annotate_video(video: str | Path, subs: str | Path | None = None, model: EmotionModel | None = None,
+                   options: AnnotateOptions | None = None) -> VideoResult:
+    """Annotate one video from Python and return its result (also written to options.formats, if any)."""
+    options = options or AnnotateOptions(progress=False)
+    if model is None:
+        model, _ = load_model(None, resolve_device(options.device))
+    jobs = find_jobs(video, subs, options.output_dir)
+    outcome = annotate(jobs, model, options).outcomes[0]
+    if outcome.status == "failed":
+        raise EmocliError(outcome.message)
+    if outcome.result is None:
+        raise EmocliError(f"{video}: already annotated (use overwrite=True to redo it)")
+    return outcome.result

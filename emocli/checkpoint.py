@@ -1,0 +1,144 @@
+"""Checkpoint directories: config.json + model.safetensors + README.md (model card); save, validate, load."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import LABELS, MODALITIES
+from .errors import UsageError
+from .model import FORMAT_VERSION, EmotionModel, ModelConfig
+from .writers import atomic_write
+
+CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
+#: Where the shipped default checkpoint lives (the repository's weights/ folder).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_MODEL_NAME = "default"
+NO_MODEL_MESSAGE = ("no emotion model is installed: pass --model DIR (a checkpoint from `emocli train`) or set "
+                    "EMOCLI_MODEL; see README, 'Models'")
+
+
+def default_model_dir() -> Path | None:
+    """The model used without --model: $EMOCLI_MODEL, else weights/default, else None."""
+    env = os.environ.get("EMOCLI_MODEL")
+    if env:
+        return Path(env)
+    candidate = WEIGHTS_DIR / DEFAULT_MODEL_NAME
+    return candidate if (candidate / CONFIG_FILE).is_file() else None
+
+
+def model_state(model: EmotionModel) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint stores: the fusion head, plus the trainable part of a fine-tuned text encoder."""
+    state = {f"head.{k}": v for k, v in model.head.state_dict().items()}
+    if model.config.text and model.config.text.finetuned and "text" in model.encoders:
+        enc = model.encoders["text"].model
+        trainable = {n for n, p in enc.named_parameters() if p.requires_grad}
+        state.update({f"text_encoder.{k}": v for k, v in enc.state_dict().items() if k in trainable})
+    return {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+
+
+def save_checkpoint(model: EmotionModel, directory: str | Path, card: str | None = None,
+                    state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write a checkpoint directory (each file atomically)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = state if state is not None else model_state(model)
+    tmp = directory / f".{WEIGHTS_FILE}.tmp"
+    save_file(tensors, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
+    os.replace(tmp, directory / WEIGHTS_FILE)
+    atomic_write(directory / CONFIG_FILE, json.dumps(model.config.to_dict(), indent=2) + "\n")
+    atomic_write(directory / CARD_FILE, card or model_card(model.config))
+    return directory
+
+
+def read_config(directory: str | Path) -> ModelConfig:
+    """Read and validate a checkpoint's config.json (version, labels, modalities, dimensions)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"model directory not found: {directory}")
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise UsageError(f"{directory} is not an emocli checkpoint (no {CONFIG_FILE})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "modalities" not in data:
+        raise UsageError(f"{path} is not an emocli model config (no 'modalities')")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UsageError(f"{path}: checkpoint format version {version!r} is not supported (this emocli reads "
+                         f"version {FORMAT_VERSION})")
+    if list(data.get("labels", [])) != list(LABELS):
+        raise UsageError(f"{path}: labels {data.get('labels')} differ from emocli's {list(LABELS)}")
+    mods = data["modalities"]
+    if not isinstance(mods, list) or not mods or any(m not in MODALITIES for m in mods):
+        raise UsageError(f"{path}: modalities must be a non-empty subset of {list(MODALITIES)}, not {mods!r}")
+    try:
+        return ModelConfig.from_dict(data)
+    except TypeError as exc:
+        raise UsageError(f"{path}: unexpected field ({exc})") from None
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
+                    load_encoders: bool = True) -> EmotionModel:
+    """Rebuild a model from a checkpoint directory; refuses a mismatched or truncated model.safetensors."""
+    directory = Path(directory)
+    config = read_config(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise UsageError(f"{directory} has no {WEIGHTS_FILE}")
+    try:
+        state = load_file(str(weights))  # safetensors: never unpickles
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UsageError(f"{weights} is truncated or corrupt ({str(exc).splitlines()[0]})") from None
+    model = EmotionModel(config, load_encoders=load_encoders)
+    head_state = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
+    expected = model.head.state_dict()
+    missing = sorted(set(expected) - set(head_state))
+    unexpected = sorted(set(head_state) - set(expected))
+    wrong = [k for k in expected if k in head_state and head_state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+                  else f"shape of {wrong[0]} is {tuple(head_state[wrong[0]].shape)}, config implies "
+                       f"{tuple(expected[wrong[0]].shape)}")
+        raise UsageError(f"{weights} does not match {CONFIG_FILE}: {detail}")
+    model.head.load_state_dict(head_state)
+    text_state = {k[13:]: v for k, v in state.items() if k.startswith("text_encoder.")}
+    if text_state and load_encoders:
+        enc = model.encoders["text"].model
+        own = enc.state_dict()
+        bad = [k for k, v in text_state.items() if k not in own or own[k].shape != v.shape]
+        if bad:
+            raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder "
+                             f"{config.text.encoder!r} ({bad[0]})")
+        enc.load_state_dict(text_state, strict=False)
+    return model.to(device).eval()
+
+
+def model_card(config: ModelConfig) -> str:
+    """A plain model card from the config (training writes a fuller one)."""
+    lines = [f"# emocli emotion model", "", f"Modalities: {', '.join(config.modalities)}.", ""]
+    for m in config.modalities:
+        lines.append(f"- {m} encoder: `{getattr(config, m).encoder}`")
+    metrics = config.provenance.get("metrics")
+    if metrics:
+        lines += ["", "## Scores", "", "```", json.dumps(metrics, indent=2), "```"]
+    lines += ["", f"Labels: {', '.join(config.labels)}.", ""]
+    return "\n".join(lines)
+
+
+def describe(config: ModelConfig, directory: Path | None = None) -> dict:
+    """A small summary of a model for output metadata and `emocli info`."""
+    out = {"path": str(directory) if directory else None, "modalities": list(config.modalities)}
+    for m in config.modalities:
+        out[f"{m}_encoder"] = getattr(config, m).encoder
+    for key in ("name", "dev_weighted_f1", "test_weighted_f1"):
+        if key in config.provenance:
+            out[key] = config.provenance[key]
+    return out

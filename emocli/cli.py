@@ -1,0 +1,135 @@
+"""The command line: parses options and calls the library. No media, model or file-format logic here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import EXIT_USAGE, EmocliError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+    help="Label every subtitle cue of a video with one of 7 emotions (anger, disgust, fear, joy, neutral, "
+         "sadness, surprise) from its text, voice and face.\n\n"
+         "Examples:\n\n"
+         "  emocli annotate episode.mp4 --subs episode.srt\n\n"
+         "  emocli annotate season1/ -o out/ -f all\n\n"
+         "  emocli info",
+)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def handle_errors(fn):
+    """Turn user-caused failures into one stderr line and the documented exit code (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EmocliError as exc:
+            _say(f"emocli: error: {exc.message}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _say("emocli: interrupted (finished outputs are kept; re-run to resume)")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command()
+@handle_errors
+def annotate(
+    target: Path = typer.Argument(..., help="A video (or audio) file, or a folder of videos.", show_default=False),
+    subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (.srt/.vtt). Default: the "
+                                        "video's sibling <stem>.srt or <stem>.vtt."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint directory. Default: the "
+                                         "installed model (weights/default or $EMOCLI_MODEL)."),
+    formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, all, or a comma list."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where outputs go. Default: "
+                                              "next to each video."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Utterances per model call."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos whose outputs already exist."),
+    vad: str = typer.Option("silero", "--vad", help="Voice detection that masks silent audio: silero, energy "
+                            "or none."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Annotate a video (or every video in a folder) with per-utterance emotions.
+
+    Examples:
+
+      emocli annotate episode.mp4 --subs episode.srt
+
+      emocli annotate episode.mp4 -f csv,srt -o out/
+
+      emocli annotate season1/ -o out/ --device cuda --batch-size 64
+    """
+    from .annotate import AnnotateOptions, annotate as run, find_jobs, load_model, resolve_device
+    from .checkpoint import describe
+    from .vad import VAD_METHODS
+    from .writers import parse_formats
+
+    fmt = parse_formats(formats)
+    if vad not in VAD_METHODS:
+        raise EmocliError(f"--vad must be one of {', '.join(VAD_METHODS)}", EXIT_USAGE)
+    jobs = find_jobs(target, subs, output_dir)
+    dev = resolve_device(device)
+    loaded, model_dir = load_model(model, dev)
+    options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
+                              overwrite=overwrite, vad=vad, progress=not quiet)
+    summary = run(jobs, loaded, options, describe(loaded.config, model_dir))
+    single = len(jobs) == 1 and not target.is_dir()
+    if single and summary.failed:
+        raise typer.Exit(summary.exit_code)  # its one error line was already printed
+    for outcome in summary.outcomes:
+        if outcome.status == "done" and not quiet:
+            _say(f"{outcome.video.name}: {len(outcome.result.predictions)} utterances -> "
+                 f"{', '.join(str(p) for p in outcome.outputs)}")
+        elif outcome.status == "skipped" and not quiet:
+            _say(f"{outcome.video.name}: already annotated, skipped (use --overwrite to redo)")
+    if not single:
+        _say(summary.line())
+        for outcome in summary.failed:
+            _say(f"  failed: {outcome.message}")
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+@handle_errors
+def info(
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint directory to describe."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show versions, the compute device, ffmpeg, and the model in use.
+
+    Example:
+
+      emocli info --model runs/text
+    """
+    from .info import collect_info
+
+    data = collect_info(model)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        typer.echo(f"{key:>14}: {value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

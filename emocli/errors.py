@@ -1,0 +1,25 @@
+"""The one error type for failures a user can cause; the CLI turns it into one stderr line and an exit code."""
+
+#: Exit codes (documented in README): everything done / some inputs failed / usage or configuration error.
+EXIT_OK = 0
+EXIT_INPUT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class EmocliError(Exception):
+    """A user-caused failure with a one-line message (no traceback is shown for it)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_INPUT_FAILED) -> None:
+        super().__init__(message)
+        self.message = " ".join(str(message).split())  # always one line
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(EmocliError):
+    """A bad option, a missing path or an unusable model/config (exit code 2)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_USAGE)

@@ -1,0 +1,212 @@
+"""Media decoding with ffmpeg: probing, 16 kHz mono audio, and frames at given timestamps in one pass."""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg  # ffmpeg-python: builds the command lines
+import numpy as np
+
+from .errors import EmocliError
+
+SAMPLE_RATE_HZ = 16_000  # Wav2Vec2's input rate
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm")
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac")
+DEFAULT_FPS = 25.0  # assumed when a stream does not state its frame rate
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_exe() -> str:
+    """Path of ffmpeg: a system ffmpeg on PATH if there is one, else the binary shipped by imageio-ffmpeg."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # the package raises RuntimeError when its binary is missing
+        raise EmocliError(f"no ffmpeg found: install ffmpeg or the imageio-ffmpeg package ({exc})", 2) from None
+
+
+@functools.lru_cache(maxsize=None)
+def ffprobe_exe() -> str | None:
+    """Path of a system ffprobe, or None (then ffmpeg's own stream listing is parsed)."""
+    return shutil.which("ffprobe")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a media file holds: duration in seconds (None if unknown), streams, frame rate and frame size."""
+
+    path: Path
+    duration_s: float | None
+    has_audio: bool
+    has_video: bool
+    fps: float = DEFAULT_FPS
+    width: int = 0
+    height: int = 0
+
+
+def _ffmpeg_error(path: Path, stderr: bytes | str) -> str:
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    detail = lines[-1] if lines else "unknown error"
+    detail = detail.replace(str(path), path.name)
+    return f"cannot decode {path}: {detail}"
+
+
+def _parse_rate(rate: str | None) -> float | None:
+    if not rate or rate in ("0/0", "N/A"):
+        return None
+    num, _, den = rate.partition("/")
+    try:
+        value = float(num) / float(den or 1)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if 0 < value < 1000 else None
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Probe a media file's streams and duration; raises EmocliError for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmocliError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise EmocliError(f"cannot decode {path}: empty file")
+    info = _probe_ffprobe(path) if ffprobe_exe() else _probe_ffmpeg(path)
+    if not info.has_audio and not info.has_video:
+        raise EmocliError(f"cannot decode {path}: no audio or video stream")
+    return info
+
+
+def _probe_ffprobe(path: Path) -> MediaInfo:
+    try:
+        data = ffmpeg.probe(str(path), cmd=ffprobe_exe())
+    except ffmpeg.Error as exc:
+        raise EmocliError(_ffmpeg_error(path, exc.stderr or b"")) from None
+    streams = data.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = _float(data.get("format", {}).get("duration"))
+    fps = (_parse_rate(video.get("avg_frame_rate")) or _parse_rate(video.get("r_frame_rate"))) if video else None
+    return MediaInfo(path, duration, audio is not None, video is not None, fps or DEFAULT_FPS,
+                     int(video.get("width", 0)) if video else 0, int(video.get("height", 0)) if video else 0)
+
+
+def _float(value: object) -> float | None:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return out if out > 0 else None
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_STREAM = re.compile(r"Stream #\d+:\d+.*?: (Audio|Video): (.*)")
+
+
+def _probe_ffmpeg(path: Path) -> MediaInfo:
+    """Probe with `ffmpeg -i` alone (no ffprobe): parse its stream listing."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                          capture_output=True, text=True, errors="replace")
+    err = proc.stderr
+    if "Stream #" not in err:
+        raise EmocliError(_ffmpeg_error(path, err))
+    m = _DURATION.search(err)
+    duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+    has_audio = has_video = False
+    fps, width, height = DEFAULT_FPS, 0, 0
+    for kind, desc in _STREAM.findall(err):
+        if kind == "Audio":
+            has_audio = True
+        elif "attached pic" not in desc and not has_video:
+            has_video = True
+            size = re.search(r"\b(\d{2,5})x(\d{2,5})\b", desc)
+            if size:
+                width, height = int(size.group(1)), int(size.group(2))
+            rate = re.search(r"([\d.]+) fps", desc) or re.search(r"([\d.]+) tbr", desc)
+            if rate:
+                fps = _parse_rate(rate.group(1)) or DEFAULT_FPS
+    return MediaInfo(path, duration or None, has_audio, has_video, fps, width, height)
+
+
+def _run(args: list[str], path: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, capture_output=True)
+    if proc.returncode != 0:
+        raise EmocliError(_ffmpeg_error(path, proc.stderr))
+    return proc
+
+
+def audio_command(path: Path, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
+    """ffmpeg command that writes the first audio stream as 16 kHz mono float32 to stdout."""
+    kwargs = {"ss": f"{start_s:.3f}"} if start_s > 0 else {}
+    if duration_s is not None:
+        kwargs["t"] = f"{duration_s:.3f}"
+    stream = ffmpeg.input(str(path), **kwargs).output("pipe:", map="0:a:0", format="f32le", acodec="pcm_f32le",
+                                                       ac=1, ar=SAMPLE_RATE_HZ)
+    return stream.global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile(cmd=ffmpeg_exe())
+
+
+def decode_audio(path: str | Path, start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray:
+    """Decode [start, start + duration] of the first audio stream as 16 kHz mono float32 samples."""
+    path = Path(path)
+    proc = _run(audio_command(path, start_s, duration_s), path)
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+
+
+def _select_expression(times_s: np.ndarray, half_window_s: float) -> str:
+    """An ffmpeg select expression true for frames within half a frame of any target time (merged windows)."""
+    windows: list[list[float]] = []
+    for t in np.sort(times_s):
+        lo, hi = t - half_window_s, t + half_window_s
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], hi)
+        else:
+            windows.append([lo, hi])
+    return "+".join(f"between(t,{lo:.4f},{hi:.4f})" for lo, hi in windows)
+
+
+_PTS_TIME = re.compile(r"pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)")
+
+
+def frames_command(path: Path, times_s: np.ndarray, size: int, fps: float, start_s: float,
+                   duration_s: float) -> list[str]:
+    """ffmpeg command selecting the frames nearest to `times_s` (relative to start_s) scaled to size x size RGB."""
+    expr = _select_expression(times_s, 0.5 / max(fps, 1.0))
+    kwargs = {"ss": f"{start_s:.3f}"} if start_s > 0 else {}
+    stream = (ffmpeg.input(str(path), t=f"{duration_s:.3f}", **kwargs).video
+              .filter("select", expr).filter("showinfo")
+              .filter("scale", size, size, flags="bilinear"))
+    out = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", an=None)
+    return out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
+
+
+def sample_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float = DEFAULT_FPS,
+                  start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray | None:
+    """Frames (uint8 [len(times), size, size, 3]) nearest to each absolute time, decoded in one ffmpeg pass.
+
+    Only [start_s, start_s + duration_s] is decoded. Returns None when the range holds no frame at all.
+    """
+    path = Path(path)
+    times_s = np.asarray(times_s, dtype=np.float64)
+    if duration_s is None:
+        duration_s = float(times_s.max()) - start_s + 1.0
+    rel = times_s - start_s
+    proc = _run(frames_command(path, rel, size, fps, start_s, duration_s), path)
+    frame_bytes = size * size * 3
+    n = len(proc.stdout) // frame_bytes
+    if n == 0:
+        return None
+    frames = np.frombuffer(proc.stdout[: n * frame_bytes], dtype=np.uint8).reshape(n, size, size, 3)
+    pts = np.array([float(x) for x in _PTS_TIME.findall(proc.stderr.decode("utf-8", "replace"))])
+    if len(pts) != n:  # cannot pair frames with times: fall back to the order they came in
+        pts = np.linspace(rel.min(), rel.max(), n) if n > 1 else np.array([rel.min()])
+    nearest = np.abs(rel[:, None] - pts[None, :]).argmin(axis=1)
+    return frames[nearest]

@@ -1,0 +1,269 @@
+"""The emotion model: encoders -> per-modality projection -> cross-modal attention fusion -> 7 emotions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import LABELS, MODALITIES
+from .encoders import AudioEncoder, TextEncoder, VideoEncoder
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TextConfig:
+    encoder: str = "minilm"
+    pooling: str = "mean"  # "cls" or "mean"
+    context: int = 0  # previous utterances given as a second segment
+    max_length: int = 128
+    dim: int = 384
+    finetuned: bool = False  # model.safetensors also holds (some) text-encoder weights
+
+
+@dataclass
+class AudioConfig:
+    encoder: str = "facebook/wav2vec2-base"
+    dim: int = 768
+    max_seconds: float = 20.0
+
+
+@dataclass
+class VideoConfig:
+    encoder: str = "google/vit-base-patch16-224-in21k"
+    dim: int = 768
+    frames: int = 8
+    image_size: int = 224
+
+
+@dataclass
+class FusionConfig:
+    hidden: int = 256
+    heads: int = 4
+    dropout: float = 0.3
+    lstm_hidden: int = 128
+    frame_heads: int = 4
+    modality_dropout: float = 0.25  # training only: chance of hiding each present modality
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; serialised as a checkpoint's config.json."""
+
+    modalities: list[str]
+    text: TextConfig | None = None
+    audio: AudioConfig | None = None
+    video: VideoConfig | None = None
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
+    format_version: int = FORMAT_VERSION
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.modalities = [m for m in MODALITIES if m in self.modalities]
+        for m in self.modalities:
+            if getattr(self, m) is None:
+                setattr(self, m, {"text": TextConfig, "audio": AudioConfig, "video": VideoConfig}[m]())
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for m in MODALITIES:
+            if m not in self.modalities:
+                out.pop(m)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        kinds = {"text": TextConfig, "audio": AudioConfig, "video": VideoConfig}
+        kwargs = {k: v for k, v in data.items() if k in ("modalities", "labels", "format_version", "provenance")}
+        for m, kind in kinds.items():
+            if data.get(m) is not None:
+                kwargs[m] = kind(**data[m])
+        kwargs["fusion"] = FusionConfig(**data.get("fusion", {}))
+        return cls(**kwargs)
+
+
+class FramePooling(nn.Module):
+    """Video: BiLSTM over the per-frame vectors, then multi-head attention pooling with a learned query."""
+
+    def __init__(self, dim: int, lstm_hidden: int, heads: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(dim, lstm_hidden, batch_first=True, bidirectional=True)
+        self.query = nn.Parameter(torch.randn(1, 1, 2 * lstm_hidden) * 0.02)
+        self.attention = nn.MultiheadAttention(2 * lstm_hidden, heads, batch_first=True)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, F, D] -> ([B, 2*lstm_hidden], frame weights [B, F])."""
+        seq, _ = self.lstm(frames)
+        pooled, weights = self.attention(self.query.expand(len(seq), -1, -1), seq, seq, need_weights=True)
+        return pooled[:, 0], weights[:, 0]
+
+
+class FusionHead(nn.Module):
+    """Project each modality, let each attend to the others (masked), then dense layers -> 7 logits."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        fc, self.modalities = config.fusion, list(config.modalities)
+        self.modality_dropout = fc.modality_dropout
+        h = fc.hidden
+        self.frames = FramePooling(config.video.dim, fc.lstm_hidden, fc.frame_heads) if config.video else None
+        in_dims = {"text": config.text.dim if config.text else 0, "audio": config.audio.dim if config.audio else 0,
+                   "video": 2 * fc.lstm_hidden}
+        self.project = nn.ModuleDict({m: nn.Sequential(nn.Linear(in_dims[m], h), nn.LayerNorm(h), nn.GELU())
+                                      for m in self.modalities})
+        self.cross = nn.ModuleDict({m: nn.MultiheadAttention(h, fc.heads, dropout=fc.dropout, batch_first=True)
+                                    for m in self.modalities})
+        self.norm = nn.ModuleDict({m: nn.LayerNorm(h) for m in self.modalities})
+        n = len(self.modalities)
+        self.classifier = nn.Sequential(nn.Dropout(fc.dropout), nn.Linear(n * h + n, h), nn.GELU(),
+                                        nn.Dropout(fc.dropout), nn.Linear(h, len(config.labels)))
+
+    def forward(self, features: dict[str, torch.Tensor], present: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """features[m]: [B, D] ([B, F, D] for video); present: bool [B, n_modalities]. Returns (logits, attention)."""
+        if self.training and self.modality_dropout > 0 and present.shape[1] > 1:
+            drop = torch.rand(present.shape, device=present.device) < self.modality_dropout
+            kept = present & ~drop
+            present = torch.where(kept.any(1, keepdim=True), kept, present)  # never hide every modality
+        attention: dict[str, torch.Tensor] = {}
+        tokens = []
+        for m in self.modalities:
+            x = features[m]
+            if m == "video":
+                x, attention["frames"] = self.frames(x)
+            tokens.append(self.project[m](x))
+        tokens_t = torch.stack(tokens, 1) * present.unsqueeze(-1).to(tokens[0].dtype)  # [B, n, h]
+        fused, n = [], len(self.modalities)
+        eye = torch.eye(n, dtype=torch.bool, device=present.device)
+        for i, m in enumerate(self.modalities):
+            ignore = ~present | eye[i]  # attend to the *other* present modalities
+            alone = ignore.all(1)
+            ignore = ignore & ~(alone.unsqueeze(1) & eye[i])  # no partner: attend to self, result zeroed below
+            out, weights = self.cross[m](tokens_t[:, i:i + 1], tokens_t, tokens_t, key_padding_mask=ignore,
+                                         need_weights=True)
+            out = out[:, 0] * (~alone).unsqueeze(-1).to(out.dtype)
+            attention[m] = weights[:, 0] * (~alone).unsqueeze(-1).to(weights.dtype)
+            fused.append(self.norm[m](tokens_t[:, i] + out) * present[:, i:i + 1].to(out.dtype))
+        joint = torch.cat(fused + [present.to(tokens_t.dtype)], dim=-1)
+        return self.classifier(joint), attention
+
+
+@dataclass
+class UtteranceInput:
+    """What the model needs for one utterance; a modality that is None is masked."""
+
+    text: str = ""
+    context: str = ""
+    audio: np.ndarray | None = None  # 16 kHz mono float32
+    voiced: np.ndarray | None = None  # bool per audio sample
+    frames: np.ndarray | None = None  # uint8 [F, H, W, 3]
+
+
+class EmotionModel(nn.Module):
+    """Encoders + fusion head; `predict` goes from raw utterance inputs to probabilities."""
+
+    def __init__(self, config: ModelConfig, load_encoders: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.head = FusionHead(config)
+        self.encoders = nn.ModuleDict()
+        if load_encoders:
+            if config.text:
+                self.encoders["text"] = TextEncoder(config.text.encoder, config.text.pooling, config.text.max_length)
+            if config.audio:
+                self.encoders["audio"] = AudioEncoder(config.audio.encoder, config.audio.max_seconds)
+            if config.video:
+                self.encoders["video"] = VideoEncoder(config.video.encoder)
+            for m, enc in self.encoders.items():
+                expected = getattr(config, m).dim
+                if enc.dim != expected:
+                    from .errors import UsageError
+
+                    raise UsageError(f"{m} encoder {getattr(config, m).encoder!r} gives {enc.dim}-d vectors but "
+                                     f"the checkpoint expects {expected}-d")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.head.parameters()).device
+
+    def encode(self, inputs: list[UtteranceInput]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Run the encoders on a batch: returns (features per modality, present mask [B, n_modalities])."""
+        dev, b = self.device, len(inputs)
+        features, present = {}, []
+        for m in self.config.modalities:
+            if m == "text":
+                enc = self.encoders["text"]
+                contexts = [u.context for u in inputs] if self.config.text.context > 0 else None
+                tokens = {k: v.to(dev, non_blocking=True) for k, v in enc.tokenize([u.text for u in inputs],
+                                                                                      contexts).items()}
+                features[m] = enc(**tokens)
+                present.append(torch.tensor([bool(u.text) for u in inputs], device=dev))
+            elif m == "audio":
+                enc, dim = self.encoders["audio"], self.config.audio.dim
+                have = [i for i, u in enumerate(inputs) if u.audio is not None and len(u.audio) > 0]
+                vec = torch.zeros(b, dim, device=dev)
+                ok = torch.zeros(b, dtype=torch.bool, device=dev)
+                if have:
+                    batch = enc.prepare([inputs[i].audio for i in have],
+                                        [inputs[i].voiced if inputs[i].voiced is not None
+                                         else np.ones(len(inputs[i].audio), bool) for i in have])
+                    pooled, voiced = enc(**{k: v.to(dev, non_blocking=True) for k, v in batch.items()})
+                    idx = torch.tensor(have, device=dev)
+                    vec[idx], ok[idx] = pooled.to(vec.dtype), voiced
+                features[m] = vec
+                present.append(ok)
+            else:
+                enc, vc = self.encoders["video"], self.config.video
+                have = [i for i, u in enumerate(inputs) if u.frames is not None]
+                seq = torch.zeros(b, vc.frames, vc.dim, device=dev)
+                if have:
+                    frames = torch.from_numpy(np.stack([inputs[i].frames for i in have])).to(dev, non_blocking=True)
+                    seq[torch.tensor(have, device=dev)] = enc(frames).to(seq.dtype)
+                features[m] = seq
+                present.append(torch.tensor([u.frames is not None for u in inputs], device=dev))
+        return features, torch.stack(present, 1)
+
+    @torch.inference_mode()
+    def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
+                ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """Probabilities [B, 7], attention weights per key, and the present mask [B, n_modalities]."""
+        self.eval()
+        with torch.autocast(self.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            features, present = self.encode(inputs)
+            logits, attention = self.head({k: v.float() for k, v in features.items()}, present)
+        probs = torch.softmax(logits.float(), -1)
+        return (probs.cpu().numpy(), {k: v.float().cpu().numpy() for k, v in attention.items()},
+                present.cpu().numpy())
+
+
+def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encoder: str = AudioConfig.encoder,
+                video_encoder: str = VideoConfig.encoder, context: int = 0, pooling: str = "mean",
+                fusion: FusionConfig | None = None) -> ModelConfig:
+    """A config for new modalities/encoders, reading each encoder's width (and image size) from its config."""
+    from transformers import AutoConfig
+
+    from .encoders import resolve_encoder
+    from .errors import UsageError
+
+    def encoder_config(ref: str):
+        try:
+            return AutoConfig.from_pretrained(resolve_encoder(ref))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot load encoder config {ref!r}: {str(exc).splitlines()[0]}") from None
+
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if unknown or not modalities:
+        raise UsageError(f"modalities must be a non-empty subset of {', '.join(MODALITIES)}, not {modalities}")
+    kw: dict = {"modalities": list(modalities), "fusion": fusion or FusionConfig()}
+    if "text" in modalities:
+        kw["text"] = TextConfig(text_encoder, pooling, context, dim=encoder_config(text_encoder).hidden_size)
+    if "audio" in modalities:
+        kw["audio"] = AudioConfig(audio_encoder, encoder_config(audio_encoder).hidden_size)
+    if "video" in modalities:
+        vc = encoder_config(video_encoder)
+        kw["video"] = VideoConfig(video_encoder, vc.hidden_size, image_size=int(getattr(vc, "image_size", 224)))
+    return ModelConfig(**kw)

@@ -1,0 +1,174 @@
+"""Predictions -> files: CSV, JSON, annotated SRT and WebVTT, each written atomically (temp file + rename)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysrt
+
+from . import LABELS
+from .errors import UsageError
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
+    """Write a file so that it either exists complete or not at all (temp file in the same folder + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one cue: times in seconds, text, speaker, probabilities over LABELS."""
+
+    index: int
+    start_s: float
+    end_s: float
+    text: str
+    speaker: str | None
+    probabilities: np.ndarray
+    modalities: list[str] = field(default_factory=list)  # the modalities actually used (others were masked)
+    attention: dict | None = None
+
+    @property
+    def emotion(self) -> str:
+        return LABELS[int(np.argmax(self.probabilities))]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probabilities))
+
+
+@dataclass
+class VideoResult:
+    """Everything written for one video."""
+
+    video: Path
+    duration_s: float | None
+    model: dict
+    predictions: list[Prediction]
+    subtitles: dict = field(default_factory=dict)
+
+
+class ResultWriter:
+    """Base writer: one file extension and one `render` method."""
+
+    extension: str = ""
+
+    def render(self, result: VideoResult) -> str:
+        raise NotImplementedError
+
+    def path(self, result: VideoResult, output_dir: Path) -> Path:
+        return output_path(result.video, output_dir, self.extension)
+
+    def write(self, result: VideoResult, output_dir: Path) -> Path:
+        return atomic_write(self.path(result, output_dir), self.render(result))
+
+
+def output_path(video: Path, output_dir: Path, extension: str) -> Path:
+    """`<output_dir>/<video stem>.emotions.<ext>`."""
+    return Path(output_dir) / f"{Path(video).stem}.emotions.{extension}"
+
+
+def _labelled(p: Prediction) -> str:
+    text = f"{p.speaker}: {p.text}" if p.speaker else p.text
+    return f"[{p.emotion} {p.confidence:.2f}] {text}"
+
+
+class CsvWriter(ResultWriter):
+    extension = "csv"
+
+    def render(self, result: VideoResult) -> str:
+        rows = [{"index": p.index, "start": round(p.start_s, 3), "end": round(p.end_s, 3),
+                 "speaker": p.speaker or "", "text": p.text, "emotion": p.emotion,
+                 "confidence": round(p.confidence, 4),
+                 **{f"p_{label}": round(float(v), 4) for label, v in zip(LABELS, p.probabilities)}}
+                for p in result.predictions]
+        columns = ["index", "start", "end", "speaker", "text", "emotion", "confidence"] + [f"p_{x}" for x in LABELS]
+        return pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
+
+
+class JsonWriter(ResultWriter):
+    extension = "json"
+
+    def render(self, result: VideoResult) -> str:
+        utterances = []
+        for p in result.predictions:
+            item = {"index": p.index, "start": round(p.start_s, 3), "end": round(p.end_s, 3),
+                    "speaker": p.speaker, "text": p.text, "emotion": p.emotion,
+                    "confidence": round(p.confidence, 4),
+                    "probabilities": {label: round(float(v), 4) for label, v in zip(LABELS, p.probabilities)},
+                    "modalities": p.modalities}
+            if p.attention is not None:
+                item["attention"] = p.attention
+            utterances.append(item)
+        doc = {"video": str(result.video), "duration": result.duration_s, "model": result.model,
+               "subtitles": result.subtitles, "utterances": utterances}
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+class SrtWriter(ResultWriter):
+    extension = "srt"
+
+    def render(self, result: VideoResult) -> str:
+        subs = pysrt.SubRipFile()
+        for i, p in enumerate(result.predictions, start=1):
+            subs.append(pysrt.SubRipItem(i, start=pysrt.SubRipTime(milliseconds=round(p.start_s * 1000)),
+                                         end=pysrt.SubRipTime(milliseconds=round(p.end_s * 1000)),
+                                         text=_labelled(p)))
+        buffer = io.StringIO()
+        subs.write_into(buffer, eol="\n")
+        return buffer.getvalue()
+
+
+def _vtt_time(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+class VttWriter(ResultWriter):
+    extension = "vtt"
+
+    def render(self, result: VideoResult) -> str:
+        blocks = ["WEBVTT\n"]
+        for p in result.predictions:
+            text = _labelled(p).replace("-->", "->")
+            blocks.append(f"{_vtt_time(p.start_s)} --> {_vtt_time(p.end_s)}\n{text}\n")
+        return "\n".join(blocks)
+
+
+WRITERS: dict[str, type[ResultWriter]] = {w.extension: w for w in (CsvWriter, JsonWriter, SrtWriter, VttWriter)}
+
+
+def parse_formats(spec: str) -> list[str]:
+    """'csv', 'all' or a comma list -> a list of known format names (in registry order)."""
+    names = {x.strip().lower() for x in spec.split(",") if x.strip()}
+    if "all" in names:
+        return list(WRITERS)
+    unknown = names - set(WRITERS)
+    if unknown or not names:
+        raise UsageError(f"unknown output format {', '.join(sorted(unknown)) or repr(spec)}: choose from "
+                         f"{', '.join(WRITERS)} or all")
+    return [f for f in WRITERS if f in names]
+
+
+def write_outputs(result: VideoResult, formats: list[str], output_dir: Path) -> list[Path]:
+    """Write every requested format for one video; returns the paths written."""
+    return [WRITERS[f]().write(result, output_dir) for f in formats]
