@@ -1,0 +1,64 @@
+"""Media decoding: probing, audio slices, frames at exact timestamps in one pass, voice detection."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from emocli import media
+from emocli.errors import EmocliError
+from emocli.vad import voiced_mask
+
+
+def test_probe_reports_streams_and_duration(media_dir):
+    both = media.probe(media_dir / "both.mp4")
+    assert both.has_audio and both.has_video and both.duration_s == pytest.approx(6.0, abs=0.1)
+    assert both.fps == pytest.approx(25.0) and (both.width, both.height) == (320, 240)
+    assert not media.probe(media_dir / "noaudio.mp4").has_audio
+    assert not media.probe(media_dir / "audioonly.wav").has_video
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video\n" * 50])
+def test_probe_refuses_empty_and_garbage(tmp_path, content):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(EmocliError, match="cannot decode"):
+        media.probe(path)
+
+
+def test_audio_slice_has_the_requested_length_and_rate(media_dir):
+    audio = media.decode_audio(media_dir / "both.mp4", 1.0, 2.0)
+    assert audio.dtype == np.float32
+    assert len(audio) == pytest.approx(2.0 * media.SAMPLE_RATE_HZ, rel=0.02)
+    rms = float(np.sqrt((audio ** 2).mean()))
+    assert 0.05 < rms < 0.5  # lavfi's sine is a steady tone at amplitude 1/8
+    assert np.abs(media.decode_audio(media_dir / "silent.mp4", 0.0, 2.0)).max() < 1e-4
+
+
+def test_frames_are_the_ones_at_the_requested_times(media_dir):
+    path = media_dir / "noaudio.mp4"
+    raw = subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", str(path), "-vf", "scale=32:32:flags=bilinear",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"], capture_output=True, check=True).stdout
+    every = np.frombuffer(raw, np.uint8).reshape(-1, 32, 32, 3).astype(int)
+    times = np.array([0.52, 1.0, 1.04, 2.2, 4.96, 5.9])
+    for start in (0.0, 0.5):  # decoding from a seek point gives the same frames
+        frames = media.sample_frames(path, times, 32, fps=25.0, start_s=start, duration_s=6.0 - start)
+        assert frames.shape == (len(times), 32, 32, 3)
+        picked = [int(np.argmin(np.abs(every - f.astype(int)).mean(axis=(1, 2, 3)))) for f in frames]
+        assert picked == [round(t * 25) for t in times]
+
+
+def test_repeated_times_give_repeated_frames(media_dir):
+    frames = media.sample_frames(media_dir / "noaudio.mp4", np.array([1.0, 1.0, 1.01]), 32, fps=25.0)
+    assert frames.shape[0] == 3 and (frames[0] == frames[1]).all()
+
+
+def test_energy_and_silero_vad_on_tone_and_silence(media_dir):
+    tone = media.decode_audio(media_dir / "both.mp4", 0.0, 2.0)
+    silence = media.decode_audio(media_dir / "silent.mp4", 0.0, 2.0)
+    assert voiced_mask(tone, "energy").mean() > 0.95
+    assert not voiced_mask(silence, "energy").any()
+    assert not voiced_mask(silence, "silero").any()
+    assert voiced_mask(silence, "none").all()

@@ -1,0 +1,92 @@
+"""Subtitle reading: encodings, formats, cleaning, speakers, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from emocli.errors import EmocliError
+from emocli.segments import format_context, frame_times, make_utterances
+from emocli.subtitles import (Cue, clean_cue_text, decode_subtitle_bytes, parse_subtitles, read_subtitles,
+                              validate_cues)
+
+SRT = "1\n00:00:01,000 --> 00:00:02,500\nCafé – “quoted” …\nsecond line\n\n2\n00:00:03,000 --> 00:00:04,000\nMONICA: Hi!\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "cp1252"])
+def test_every_common_encoding_reads_the_same(tmp_path, encoding):
+    text = SRT if encoding != "cp1252" else SRT  # cp1252 holds é, en dash, curly quotes and the ellipsis
+    path = tmp_path / "x.srt"
+    path.write_bytes(text.encode(encoding))
+    cues, unreadable = read_subtitles(path)
+    assert unreadable == 0
+    assert [c.text for c in cues] == ["Café – “quoted” … second line", "Hi!"]
+    assert [(c.start_s, c.end_s) for c in cues] == [(1.0, 2.5), (3.0, 4.0)]
+    assert cues[1].speaker == "MONICA"
+
+
+def test_windows_and_old_mac_line_endings():
+    for eol in ("\r\n", "\r"):
+        cues, _ = parse_subtitles(SRT.replace("\n", eol))
+        assert len(cues) == 2 and cues[0].text.endswith("second line")
+
+
+def test_binary_data_is_refused_with_our_error():
+    with pytest.raises(EmocliError, match="binary"):
+        decode_subtitle_bytes(bytes(range(256)) * 20)
+
+
+@pytest.mark.parametrize("raw,text,speaker", [
+    ("<i>Hello</i> <b>there</b>", "Hello there", None),
+    ("{\\an8}{\\i1}Top line{\\i0}", "Top line", None),
+    ("- Are you sure?\n- Yes!", "Are you sure? Yes!", None),
+    ("ROSS: We were on a break!", "We were on a break!", "ROSS"),
+    ("Rachel Green: No.", "No.", "Rachel Green"),
+    ("<v Phoebe>Smelly cat</v>", "Smelly cat", "Phoebe"),
+    ("Tom &amp; Jerry", "Tom & Jerry", None),
+    ("at 10:30 we meet", "at 10:30 we meet", None),
+    ("<font color=\"red\"></font>", "", None),
+])
+def test_cleaning(raw, text, speaker):
+    assert clean_cue_text(raw) == (text, speaker)
+
+
+def test_webvtt_with_header_notes_settings_and_short_times():
+    vtt = ("WEBVTT - a title\n\nNOTE a comment\n\nSTYLE\n::cue { color: red }\n\nintro\n00:01.000 --> 00:02.000 "
+           "align:start\n<v Joey>How you doin'?\n\n00:00:03.5 --> 00:00:04.250\nSecond\n")
+    cues, unreadable = parse_subtitles(vtt)
+    assert unreadable == 0
+    assert [(c.start_s, c.end_s, c.text, c.speaker) for c in cues] == [
+        (1.0, 2.0, "How you doin'?", "Joey"), (3.5, 4.25, "Second", None)]
+
+
+def test_validation_counts_every_reason():
+    cues = [Cue(1, 0.0, 1.0, "a"), Cue(2, 2.0, 2.0, "zero"), Cue(3, 3.0, 2.0, "negative"), Cue(4, 1.5, 2.5, ""),
+            Cue(5, 0.5, 1.5, "overlaps 1"), Cue(6, 9.0, 12.0, "clipped"), Cue(7, 10.0, 11.0, "past end"),
+            Cue(8, -1.0, 0.4, "negative start")]
+    valid, report = validate_cues(cues, duration_s=10.0, unreadable=2)
+    assert [c.index for c in valid] == [8, 1, 5, 6]
+    assert valid[0].start_s == 0.0 and valid[-1].end_s == 10.0
+    assert report.total == 10 and report.valid == 4
+    assert report.skipped == {"zero or negative length": 2, "empty": 1, "past the end of the media": 1,
+                              "with unreadable timing": 2}
+    assert report.noted["overlapping"] == 2 and report.noted["clipped at the end of the media"] == 1
+    assert "6 of 10 cues skipped" in report.warning()
+
+
+def test_clean_file_has_no_warning():
+    valid, report = validate_cues([Cue(1, 0.0, 1.0, "a"), Cue(2, 1.0, 2.0, "b")], 5.0)
+    assert len(valid) == 2 and report.warning() is None
+
+
+def test_utterance_context_is_previous_cues_most_recent_first():
+    cues = [Cue(1, 0, 1, "one", "A"), Cue(2, 1, 2, "two"), Cue(3, 2, 3, "three", "C")]
+    utts = make_utterances(cues, context=2)
+    assert [u.context for u in utts] == ["", "A: one", "two | A: one"]
+    assert make_utterances(cues, context=0)[2].context == ""
+    assert format_context([("A", "x")], 0) == ""
+
+
+def test_frame_times_are_uniform_inside_the_cue():
+    times = frame_times(10.0, 12.0, 8)
+    assert len(times) == 8 and times[0] == pytest.approx(10.125) and times[-1] == pytest.approx(11.875)
+    assert all(b - a == pytest.approx(0.25) for a, b in zip(times, times[1:]))
