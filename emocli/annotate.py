@@ -297,8 +297,8 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
     states: dict[Path, dict] = {}
     outcomes: dict[Path, Outcome] = {}
     pending: list[tuple] = []  # (job video, utterance, input)
-    bar = tqdm(total=0, unit="utt", desc="annotating", disable=not options.progress, file=sys.stderr,
-               dynamic_ncols=True)
+    # the bar appears with the first video that starts, so an early error stays a single line
+    bar = tqdm(total=0, unit="utt", desc="annotating", disable=True)
 
     def finish(video: Path) -> None:
         st = states[video]
@@ -357,6 +357,8 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
                 options.log(f"emocli: error: {payload}")
             elif kind == "start":
                 states[video] = {"prep": payload, "preds": {}, "ended": False}
+                if bar.disable and options.progress:
+                    bar = tqdm(total=bar.total, unit="utt", desc="annotating", file=sys.stderr, dynamic_ncols=True)
                 bar.total += len(payload.utterances)
                 bar.refresh()
                 warning = payload.report.warning()

@@ -126,6 +126,91 @@ def info(
         typer.echo(f"{key:>14}: {value}")
 
 
+def _modalities(spec: str) -> list[str]:
+    return [m.strip().lower() for m in spec.split(",") if m.strip()]
+
+
+@app.command()
+@handle_errors
+def train(
+    meld: Path = typer.Option(..., "--meld", help="Folder with MELD's train/dev/test CSVs (and MELD.Raw clip "
+                              "folders, for audio and video)."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    modalities: str = typer.Option("text", "--modalities", help="Comma list of text, audio, video."),
+    text_encoder: str = typer.Option("minilm", "--text-encoder", help="Hugging Face id, local folder, or "
+                                     "'minilm' (the bundled offline all-MiniLM-L6-v2)."),
+    audio_encoder: str = typer.Option("facebook/wav2vec2-base", "--audio-encoder"),
+    video_encoder: str = typer.Option("google/vit-base-patch16-224-in21k", "--video-encoder"),
+    context: int = typer.Option(0, "--context", min=0, help="Previous utterances given to the text encoder."),
+    pooling: str = typer.Option("mean", "--pooling", help="Text pooling: mean or cls."),
+    finetune_layers: int = typer.Option(0, "--finetune-layers", min=0, help="Top text-encoder layers to "
+                                        "fine-tune (0: frozen encoder, cached features)."),
+    epochs: int = typer.Option(30, "--epochs", min=1),
+    patience: int = typer.Option(5, "--patience", min=1, help="Early stopping on dev weighted F1."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate of the fusion head."),
+    encoder_lr: float = typer.Option(5e-5, "--encoder-lr", help="Learning rate of fine-tuned text layers."),
+    class_weighting: str = typer.Option("sqrt", "--class-weighting", help="inverse, sqrt or none."),
+    seed: int = typer.Option(0, "--seed"),
+    limit_dialogues: Optional[int] = typer.Option(None, "--limit-dialogues", min=1, help="Use only the first N "
+                                                  "dialogues of each split (quick runs)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder. Default: "
+                                         "~/.cache/emocli or $EMOCLI_CACHE."),
+    vad: str = typer.Option("silero", "--vad", help="Voice detection for audio: silero, energy or none."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train an emotion model on MELD and write a checkpoint that `annotate --model` loads.
+
+    Examples:
+
+      emocli train --meld data/MELD --out runs/text --context 2 --finetune-layers 2
+
+      emocli train --meld data/MELD.Raw --out runs/tav --modalities text,audio,video
+    """
+    from .annotate import resolve_device
+    from .train import TrainConfig, train as run
+
+    cfg = TrainConfig(modalities=_modalities(modalities), text_encoder=text_encoder, audio_encoder=audio_encoder,
+                      video_encoder=video_encoder, context=context, pooling=pooling,
+                      finetune_layers=finetune_layers, epochs=epochs, patience=patience, batch_size=batch_size,
+                      lr=lr, encoder_lr=encoder_lr, class_weighting=class_weighting, seed=seed,
+                      limit_dialogues=limit_dialogues, vad=vad)
+    run(meld, out, cfg, cache, str(resolve_device(device)), progress=not quiet, log=_say)
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="Checkpoint directory.", show_default=False),
+    meld: Path = typer.Option(..., "--meld", help="Folder with MELD's CSVs (and clip folders)."),
+    split: str = typer.Option("dev", "--split", help="dev or test (select models on dev; report test once)."),
+    ablations: bool = typer.Option(False, "--ablations", help="Also score every subset of the modalities."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Default: RUN/eval-SPLIT."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder."),
+    vad: str = typer.Option("silero", "--vad", help="Voice detection for audio: silero, energy or none."),
+    device: str = typer.Option("auto", "--device"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Score a checkpoint on MELD: accuracy, weighted and macro F1, per class, confusion matrix.
+
+    Examples:
+
+      emocli evaluate weights/default --meld data/MELD --split test
+
+      emocli evaluate runs/tav --meld data/MELD.Raw --ablations
+    """
+    from .annotate import resolve_device
+    from .evaluate import evaluate as run, metrics_text
+
+    if split not in ("train", "dev", "test"):
+        raise EmocliError("--split must be dev or test (or train)", EXIT_USAGE)
+    metrics = run(run_dir, meld, split, ablations, output_dir, cache, str(resolve_device(device)), vad,
+                  progress=not quiet, log=_say)
+    typer.echo(metrics_text(metrics))
+    _say(f"written: {metrics['output_dir']}/metrics.json, confusion_matrix.csv, confusion_matrix.png")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -192,40 +192,41 @@ class EmotionModel(nn.Module):
 
     def encode(self, inputs: list[UtteranceInput]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Run the encoders on a batch: returns (features per modality, present mask [B, n_modalities])."""
-        dev, b = self.device, len(inputs)
         features, present = {}, []
         for m in self.config.modalities:
-            if m == "text":
-                enc = self.encoders["text"]
-                contexts = [u.context for u in inputs] if self.config.text.context > 0 else None
-                tokens = {k: v.to(dev, non_blocking=True) for k, v in enc.tokenize([u.text for u in inputs],
-                                                                                      contexts).items()}
-                features[m] = enc(**tokens)
-                present.append(torch.tensor([bool(u.text) for u in inputs], device=dev))
-            elif m == "audio":
-                enc, dim = self.encoders["audio"], self.config.audio.dim
-                have = [i for i, u in enumerate(inputs) if u.audio is not None and len(u.audio) > 0]
-                vec = torch.zeros(b, dim, device=dev)
-                ok = torch.zeros(b, dtype=torch.bool, device=dev)
-                if have:
-                    batch = enc.prepare([inputs[i].audio for i in have],
-                                        [inputs[i].voiced if inputs[i].voiced is not None
-                                         else np.ones(len(inputs[i].audio), bool) for i in have])
-                    pooled, voiced = enc(**{k: v.to(dev, non_blocking=True) for k, v in batch.items()})
-                    idx = torch.tensor(have, device=dev)
-                    vec[idx], ok[idx] = pooled.to(vec.dtype), voiced
-                features[m] = vec
-                present.append(ok)
-            else:
-                enc, vc = self.encoders["video"], self.config.video
-                have = [i for i, u in enumerate(inputs) if u.frames is not None]
-                seq = torch.zeros(b, vc.frames, vc.dim, device=dev)
-                if have:
-                    frames = torch.from_numpy(np.stack([inputs[i].frames for i in have])).to(dev, non_blocking=True)
-                    seq[torch.tensor(have, device=dev)] = enc(frames).to(seq.dtype)
-                features[m] = seq
-                present.append(torch.tensor([u.frames is not None for u in inputs], device=dev))
+            features[m], p = self.encode_modality(m, inputs)
+            present.append(p)
         return features, torch.stack(present, 1)
+
+    def encode_modality(self, m: str, inputs: list[UtteranceInput]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One modality's features ([B, D], video [B, F, D]) and present mask [B]; absent inputs give zeros."""
+        dev, b = self.device, len(inputs)
+        if m == "text":
+            enc = self.encoders["text"]
+            contexts = [u.context for u in inputs] if self.config.text.context > 0 else None
+            tokens = enc.tokenize([u.text for u in inputs], contexts)
+            features = enc(**{k: v.to(dev, non_blocking=True) for k, v in tokens.items()})
+            return features, torch.tensor([bool(u.text) for u in inputs], device=dev)
+        if m == "audio":
+            enc = self.encoders["audio"]
+            have = [i for i, u in enumerate(inputs) if u.audio is not None and len(u.audio) > 0]
+            vec = torch.zeros(b, self.config.audio.dim, device=dev)
+            ok = torch.zeros(b, dtype=torch.bool, device=dev)
+            if have:
+                batch = enc.prepare([inputs[i].audio for i in have],
+                                    [inputs[i].voiced if inputs[i].voiced is not None
+                                     else np.ones(len(inputs[i].audio), bool) for i in have])
+                pooled, voiced = enc(**{k: v.to(dev, non_blocking=True) for k, v in batch.items()})
+                idx = torch.tensor(have, device=dev)
+                vec[idx], ok[idx] = pooled.to(vec.dtype), voiced
+            return vec, ok
+        enc, vc = self.encoders["video"], self.config.video
+        have = [i for i, u in enumerate(inputs) if u.frames is not None]
+        seq = torch.zeros(b, vc.frames, vc.dim, device=dev)
+        if have:
+            frames = torch.from_numpy(np.stack([inputs[i].frames for i in have])).to(dev, non_blocking=True)
+            seq[torch.tensor(have, device=dev)] = enc(frames).to(seq.dtype)
+        return seq, torch.tensor([u.frames is not None for u in inputs], device=dev)
 
     @torch.inference_mode()
     def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
@@ -267,3 +268,16 @@ def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encod
         vc = encoder_config(video_encoder)
         kw["video"] = VideoConfig(video_encoder, vc.hidden_size, image_size=int(getattr(vc, "image_size", 224)))
     return ModelConfig(**kw)
+
+
+@torch.no_grad()
+def head_logits(head: FusionHead, features: dict[str, torch.Tensor], present: torch.Tensor,
+                batch_size: int = 512) -> torch.Tensor:
+    """The fusion head over precomputed features, in eval mode and batches; returns logits [N, 7] on CPU."""
+    head.eval()
+    dev = next(head.parameters()).device
+    out = []
+    for i in range(0, len(present), batch_size):
+        feats = {m: f[i:i + batch_size].to(dev) for m, f in features.items()}
+        out.append(head(feats, present[i:i + batch_size].to(dev))[0].float().cpu())
+    return torch.cat(out)

@@ -12,6 +12,7 @@ def make_media(path: str | Path, duration_s: float, *, video: bool = True, audio
                size: str = "320x240", fps: int = 25, frequency_hz: int = 440) -> Path:
     """Write a test file: `testsrc2` video and/or audio ("sine", "silence" or None), of a known duration."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     args = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if video:
         args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={duration_s}"]

@@ -1,0 +1,159 @@
+"""evaluate: a checkpoint on a MELD split -> accuracy, weighted/macro F1, per-class report, confusion matrix,
+and (optionally) the modality-ablation table."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+from . import LABELS
+from .checkpoint import WEIGHTS_FILE, load_checkpoint
+from .errors import UsageError
+from .features import compute_features, default_cache_dir, file_sha256
+from .meld import has_clips, load_split
+from .model import EmotionModel, head_logits
+from .writers import atomic_write
+
+
+def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy, weighted and macro F1, and per-class precision/recall/F1/support (scikit-learn)."""
+    labels = list(range(len(LABELS)))
+    report = classification_report(y_true, y_pred, labels=labels, target_names=list(LABELS), output_dict=True,
+                                   zero_division=0)
+    return {"n": int(len(y_true)),
+            "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+            "weighted_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="weighted",
+                                                zero_division=0)), 4),
+            "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
+            "per_class": {name: {k: round(float(v), 4) if k != "support" else int(v)
+                                 for k, v in report[name].items()} for name in LABELS}}
+
+
+def split_features(model: EmotionModel, meld_dir: Path, split: str, cache_dir: Path | None, vad: str = "silero",
+                   progress: bool = True, log: Callable[[str], None] = print, weights_key: str = ""
+                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor, np.ndarray]:
+    """Features of every modality of the model for one split (cached), the present mask and the labels.
+
+    `weights_key` identifies fine-tuned text-encoder weights (their features cannot be shared with others).
+    """
+    cfg = model.config
+    utts = load_split(meld_dir, split, context=cfg.text.context if cfg.text else 0,
+                      limit=cfg.provenance.get("limit_dialogues"))
+    media = [m for m in cfg.modalities if m != "text"]
+    if media and not has_clips(meld_dir, split):
+        log(f"{split}: the MELD.Raw clip folder is absent, so {', '.join(media)} is masked for every utterance")
+    features, present = {}, []
+    for m in cfg.modalities:
+        extra = weights_key if m == "text" and cfg.text.finetuned else ""
+        features[m], p = compute_features(model, m, utts, split, cache_dir, vad, progress=progress, log=log,
+                                          extra_key=extra)
+        present.append(p)
+    labels = np.array([u.label for u in utts])
+    return features, torch.stack(present, 1), labels
+
+
+def plot_confusion(matrix: np.ndarray, path: Path, title: str) -> None:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    norm = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=120)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(LABELS)), LABELS, rotation=40, ha="right")
+    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    for i in range(len(LABELS)):
+        for j in range(len(LABELS)):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def ablation_table(model: EmotionModel, features: dict[str, torch.Tensor], present: torch.Tensor,
+                   labels: np.ndarray) -> list[dict]:
+    """Metrics for every non-empty subset of the model's modalities (the others masked)."""
+    mods = model.config.modalities
+    rows = []
+    for k in range(1, len(mods) + 1):
+        for subset in itertools.combinations(mods, k):
+            keep = torch.tensor([m in subset for m in mods])
+            masked = present & keep
+            usable = masked.any(1)  # an utterance with none of the subset present is predicted from nothing
+            logits = head_logits(model.head, features, torch.where(usable.unsqueeze(1), masked, keep))
+            metrics = compute_metrics(labels, logits.argmax(1).numpy())
+            rows.append({"modalities": "+".join(subset), "accuracy": metrics["accuracy"],
+                         "weighted_f1": metrics["weighted_f1"], "macro_f1": metrics["macro_f1"],
+                         "utterances_with_data": int(usable.sum())})
+    return rows
+
+
+def ablation_markdown(rows: list[dict], split: str) -> str:
+    lines = [f"| modalities ({split}) | accuracy | weighted F1 | macro F1 | utterances with data |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['modalities']} | {r['accuracy']:.3f} | {r['weighted_f1']:.3f} | {r['macro_f1']:.3f} | "
+              f"{r['utterances_with_data']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", ablations: bool = False,
+             output_dir: str | Path | None = None, cache_dir: str | Path | None = None, device: str = "cpu",
+             vad: str = "silero", progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Evaluate a checkpoint on a MELD split; writes metrics.json, confusion_matrix.{csv,png} (and ablations)."""
+    run_dir, meld_dir = Path(run_dir), Path(meld_dir)
+    if not meld_dir.is_dir():
+        raise UsageError(f"MELD folder not found: {meld_dir}")
+    out = Path(output_dir) if output_dir else run_dir / f"eval-{split}"
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    model = load_checkpoint(run_dir, device)
+    weights_key = file_sha256(run_dir / WEIGHTS_FILE) if model.config.text and model.config.text.finetuned else ""
+    features, present, labels = split_features(model, meld_dir, split, cache, vad, progress, log, weights_key)
+    logits = head_logits(model.head, features, present)
+    preds = logits.argmax(1).numpy()
+    metrics = compute_metrics(labels, preds)
+    metrics.update({"split": split, "checkpoint": str(run_dir), "modalities": model.config.modalities,
+                    "modalities_present": {m: int(present[:, i].sum()) for i, m in
+                                           enumerate(model.config.modalities)}})
+    matrix = confusion_matrix(labels, preds, labels=list(range(len(LABELS))))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "confusion_matrix.csv",
+                 pd.DataFrame(matrix, index=list(LABELS), columns=list(LABELS)).to_csv(index_label="true\\pred"))
+    plot_confusion(matrix, out / "confusion_matrix.png",
+                   f"{run_dir.name} on MELD {split}: weighted F1 {metrics['weighted_f1']:.3f}")
+    if ablations:
+        rows = ablation_table(model, features, present, labels)
+        metrics["ablations"] = rows
+        atomic_write(out / "ablations.md", ablation_markdown(rows, split))
+    atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    metrics["output_dir"] = str(out)
+    return metrics
+
+
+def metrics_text(metrics: dict) -> str:
+    """A human-readable summary: headline scores, per-class table, ablations."""
+    lines = [f"MELD {metrics['split']} ({metrics['n']} utterances, modalities {'+'.join(metrics['modalities'])}): "
+             f"accuracy {metrics['accuracy']:.4f}, weighted F1 {metrics['weighted_f1']:.4f}, "
+             f"macro F1 {metrics['macro_f1']:.4f}", "",
+             f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for name, row in metrics["per_class"].items():
+        lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>10.3f}{row['f1-score']:>10.3f}"
+                     f"{row['support']:>9d}")
+    if metrics.get("ablations"):
+        lines += ["", ablation_markdown(metrics["ablations"], metrics["split"]).rstrip()]
+    return "\n".join(lines)

@@ -1,0 +1,227 @@
+"""train: MELD -> a checkpoint. Frozen-encoder features come from the embedding cache; the fusion head (and,
+optionally, the top layers of the text encoder) are trained with a class-weighted loss, AdamW, modality dropout
+and early stopping on dev weighted F1, with fixed seeds."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import LABELS, MODALITIES
+from .checkpoint import model_card, model_state, save_checkpoint
+from .errors import UsageError
+from .evaluate import compute_metrics
+from .features import compute_features, default_cache_dir
+from .meld import MeldUtterance, has_clips, load_split
+from .model import AudioConfig, EmotionModel, FusionConfig, VideoConfig, head_logits, make_config
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe; written into the checkpoint's provenance."""
+
+    modalities: list[str] = field(default_factory=lambda: ["text"])
+    text_encoder: str = "minilm"
+    audio_encoder: str = AudioConfig.encoder
+    video_encoder: str = VideoConfig.encoder
+    context: int = 0  # previous utterances of the dialogue given to the text encoder
+    pooling: str = "mean"
+    finetune_layers: int = 0  # top text-encoder layers trained (0: frozen, cached features)
+    epochs: int = 30
+    patience: int = 5  # epochs without a better dev weighted F1 before stopping
+    batch_size: int = 32
+    lr: float = 1e-3  # fusion head
+    encoder_lr: float = 5e-5  # fine-tuned text layers
+    weight_decay: float = 0.01
+    class_weighting: str = "sqrt"  # "inverse", "sqrt" (of inverse frequency) or "none"
+    hidden: int = 256
+    dropout: float = 0.3
+    modality_dropout: float = 0.25
+    seed: int = 0
+    vad: str = "silero"
+    limit_dialogues: int | None = None  # only the first N dialogues of each split (quick runs, tests)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def class_weights(labels: np.ndarray, scheme: str) -> torch.Tensor:
+    """Loss weights per class: inverse frequency, its square root, or none; normalised to mean 1."""
+    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
+    inverse = counts.sum() / np.maximum(counts, 1)
+    weights = {"inverse": inverse, "sqrt": np.sqrt(inverse), "none": np.ones_like(inverse)}.get(scheme)
+    if weights is None:
+        raise UsageError(f"class weighting must be inverse, sqrt or none, not {scheme!r}")
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _text_layers(model: EmotionModel) -> nn.ModuleList:
+    encoder = getattr(model.encoders["text"].model, "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise UsageError("fine-tuning needs a BERT-style text encoder (model.encoder.layer)")
+    return layers
+
+
+def unfreeze_text_layers(model: EmotionModel, n: int) -> list[nn.Parameter]:
+    """Make the top `n` transformer layers of the text encoder trainable; returns their parameters."""
+    layers = _text_layers(model)
+    n = min(n, len(layers))
+    params = []
+    for layer in layers[len(layers) - n:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+            params.append(p)
+    model.config.text.finetuned = n > 0
+    return params
+
+
+class TextBatcher:
+    """Text features computed on the fly through a (partly) trainable encoder."""
+
+    def __init__(self, model: EmotionModel, utterances: list[MeldUtterance]) -> None:
+        self.encoder = model.encoders["text"]
+        self.texts = [u.text for u in utterances]
+        self.contexts = [u.context for u in utterances] if model.config.text.context > 0 else None
+        self.device = model.device
+
+    def __call__(self, idx: np.ndarray) -> torch.Tensor:
+        contexts = [self.contexts[i] for i in idx] if self.contexts else None
+        tokens = self.encoder.tokenize([self.texts[i] for i in idx], contexts)
+        return self.encoder(**{k: v.to(self.device) for k, v in tokens.items()})
+
+    @torch.no_grad()
+    def all(self, batch_size: int = 128) -> torch.Tensor:
+        was = self.encoder.training
+        self.encoder.eval()
+        out = torch.cat([self(np.arange(i, min(i + batch_size, len(self.texts)))).cpu()
+                         for i in range(0, len(self.texts), batch_size)])
+        self.encoder.train(was)
+        return out
+
+
+def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir: str | Path | None = None,
+          device: str = "cpu", progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Train on MELD train, select on MELD dev, write the best checkpoint to out_dir; returns its dev metrics."""
+    started = time.time()
+    meld_dir, out_dir = Path(meld_dir), Path(out_dir)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    mods = [m for m in MODALITIES if m in cfg.modalities]
+    if len(mods) != len(cfg.modalities):
+        raise UsageError(f"--modalities must be a comma list of {', '.join(MODALITIES)}")
+    for m in mods:
+        if m != "text" and not has_clips(meld_dir, "train"):
+            raise UsageError(f"--modalities {m} needs the MELD.Raw clip folders (train_splits/, "
+                             f"dev_splits_complete/) in {meld_dir}; only the CSVs are there, so train with "
+                             f"--modalities text")
+    if cfg.finetune_layers and "text" not in mods:
+        raise UsageError("--finetune-layers needs the text modality")
+    set_seed(cfg.seed)
+    fusion = FusionConfig(hidden=cfg.hidden, dropout=cfg.dropout, modality_dropout=cfg.modality_dropout)
+    config = make_config(mods, cfg.text_encoder, cfg.audio_encoder, cfg.video_encoder, cfg.context, cfg.pooling,
+                         fusion)
+    config.provenance = {"recipe": asdict(cfg), "limit_dialogues": cfg.limit_dialogues}
+    set_seed(cfg.seed)
+    model = EmotionModel(config).to(device)
+    data = {s: load_split(meld_dir, s, cfg.context, cfg.limit_dialogues) for s in ("train", "dev")}
+    log(f"MELD train {len(data['train'])} / dev {len(data['dev'])} utterances; modalities {', '.join(mods)}")
+
+    finetune = cfg.finetune_layers > 0
+    features: dict[str, dict[str, torch.Tensor]] = {"train": {}, "dev": {}}
+    present: dict[str, list[torch.Tensor]] = {"train": [], "dev": []}
+    for split in ("train", "dev"):
+        for m in mods:
+            if m == "text" and finetune:
+                features[split][m] = None  # computed per batch
+                present[split].append(torch.tensor([bool(u.text) for u in data[split]]))
+                continue
+            features[split][m], p = compute_features(model, m, data[split], split, cache, cfg.vad,
+                                                     progress=progress, log=log)
+            present[split].append(p)
+    present_t = {s: torch.stack(present[s], 1) for s in present}
+    labels = {s: np.array([u.label for u in data[s]]) for s in data}
+
+    encoder_params = unfreeze_text_layers(model, cfg.finetune_layers) if finetune else []
+    text_batches = {s: TextBatcher(model, data[s]) for s in data} if finetune else {}
+    groups = [{"params": list(model.head.parameters()), "lr": cfg.lr}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": cfg.encoder_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    steps_per_epoch = (len(labels["train"]) + cfg.batch_size - 1) // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    warmup = max(1, int(0.06 * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels["train"], cfg.class_weighting).to(device))
+    generator = torch.Generator().manual_seed(cfg.seed)
+    y_train = torch.from_numpy(labels["train"])
+
+    best = {"weighted_f1": -1.0}
+    best_state, stale, history = None, 0, []
+    for epoch in range(1, cfg.epochs + 1):
+        model.head.train()
+        if finetune:
+            model.encoders["text"].train()
+        order = torch.randperm(len(y_train), generator=generator).numpy()
+        running = 0.0
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            feats = {m: (text_batches["train"](idx) if f is None else f[idx].to(device))
+                     for m, f in features["train"].items()}
+            logits, _ = model.head(feats, present_t["train"][idx].to(device))
+            loss = loss_fn(logits, y_train[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+            optimizer.step()
+            scheduler.step()
+            running += loss.item() * len(idx)
+        dev_feats = {m: (text_batches["dev"].all() if f is None else f) for m, f in features["dev"].items()}
+        dev_pred = head_logits(model.head, dev_feats, present_t["dev"]).argmax(1).numpy()
+        metrics = compute_metrics(labels["dev"], dev_pred)
+        history.append({"epoch": epoch, "train_loss": round(running / len(order), 4),
+                        "dev_weighted_f1": metrics["weighted_f1"], "dev_macro_f1": metrics["macro_f1"]})
+        log(f"epoch {epoch}: train loss {running / len(order):.4f}, dev weighted F1 {metrics['weighted_f1']:.4f}, "
+            f"macro F1 {metrics['macro_f1']:.4f}")
+        if metrics["weighted_f1"] > best["weighted_f1"]:
+            best, best_state, stale = {**metrics, "epoch": epoch}, copy.deepcopy(model_state(model)), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                log(f"no better dev weighted F1 for {cfg.patience} epochs: stopping")
+                break
+    for p in model.parameters():  # only what was fine-tuned stays marked trainable (that is what gets saved)
+        p.requires_grad_(False)
+    for p in encoder_params:
+        p.requires_grad_(True)
+    config.provenance.update({
+        "data": {"dataset": "MELD", "train_utterances": len(data["train"]), "dev_utterances": len(data["dev"]),
+                 "modalities_with_data": {m: int(present_t["train"][:, i].sum()) for i, m in enumerate(mods)}},
+        "dev_weighted_f1": best["weighted_f1"], "dev_metrics": best, "history": history,
+        "trained": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git_commit": _git_commit(),
+        "train_seconds": round(time.time() - started, 1), "torch": torch.__version__})
+    save_checkpoint(model, out_dir, model_card(config), state=best_state)
+    log(f"best dev weighted F1 {best['weighted_f1']:.4f} (epoch {best['epoch']}); checkpoint written to {out_dir}")
+    return best
