@@ -170,7 +170,17 @@ def _select_expression(times_s: np.ndarray, half_window_s: float) -> str:
             windows[-1][1] = max(windows[-1][1], hi)
         else:
             windows.append([lo, hi])
-    return "+".join(f"between(t,{lo:.4f},{hi:.4f})" for lo, hi in windows)
+    return _search_tree(windows)
+
+
+def _search_tree(windows: list[list[float]]) -> str:
+    """Sorted disjoint windows as a binary search: O(log n) comparisons per frame, and a nesting depth that
+    stays far below the limit of ffmpeg's expression parser (a flat sum fails at about 100 terms)."""
+    if len(windows) == 1:
+        lo, hi = windows[0]
+        return f"between(t,{lo:.4f},{hi:.4f})"
+    mid = len(windows) // 2
+    return f"if(lt(t,{windows[mid][0]:.4f}),{_search_tree(windows[:mid])},{_search_tree(windows[mid:])})"
 
 
 _PTS_TIME = re.compile(r"pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)")

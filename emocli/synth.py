@@ -41,3 +41,45 @@ def write_srt(path: str | Path, cues: list[tuple[float, float, str]], encoding: 
     blocks = [f"{i}\n{stamp(s)} --> {stamp(e)}\n{text}\n" for i, (s, e, text) in enumerate(cues, start=1)]
     Path(path).write_text("\n".join(blocks), encoding=encoding)
     return Path(path)
+
+
+#: Encoder shapes for tests ("tiny") and for speed measurements with real sizes ("base": bert-base,
+#: wav2vec2-base and vit-base-patch16-224 dimensions). Weights are random: only shapes and speed are real.
+ENCODER_SHAPES = {
+    "tiny": {"hidden": 32, "layers": 2, "heads": 2, "ffn": 64, "conv": 16, "image": 32, "patch": 8},
+    "base": {"hidden": 768, "layers": 12, "heads": 12, "ffn": 3072, "conv": 512, "image": 224, "patch": 16},
+}
+
+
+def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0) -> dict[str, str]:
+    """Random-weight BERT, Wav2Vec2 and ViT saved with `save_pretrained` (loaded like downloaded weights).
+
+    The BERT uses the bundled MiniLM tokenizer (offline), so its vocabulary is bert-base's.
+    """
+    import torch
+    from transformers import (AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTModel, Wav2Vec2Config,
+                              Wav2Vec2FeatureExtractor, Wav2Vec2Model)
+
+    from transformers.utils import logging as hf_logging
+
+    from .encoders import resolve_encoder
+
+    hf_logging.disable_progress_bar()
+    s, root = ENCODER_SHAPES[shape], Path(root)
+    common = {"hidden_size": s["hidden"], "num_hidden_layers": s["layers"], "num_attention_heads": s["heads"],
+              "intermediate_size": s["ffn"]}
+    torch.manual_seed(seed)
+    out = {"text": root / f"{shape}-bert", "audio": root / f"{shape}-wav2vec2", "video": root / f"{shape}-vit"}
+    if not (out["text"] / "config.json").is_file():
+        BertModel(BertConfig(vocab_size=30522, **common)).save_pretrained(out["text"])
+        AutoTokenizer.from_pretrained(resolve_encoder("minilm")).save_pretrained(out["text"])
+    if not (out["audio"] / "config.json").is_file():
+        small = shape == "tiny"
+        Wav2Vec2Model(Wav2Vec2Config(conv_dim=(s["conv"],) * 7, num_conv_pos_embeddings=16 if small else 128,
+                                     num_conv_pos_embedding_groups=2 if small else 16, **common)
+                      ).save_pretrained(out["audio"])
+        Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(out["audio"])
+    if not (out["video"] / "config.json").is_file():
+        ViTModel(ViTConfig(image_size=s["image"], patch_size=s["patch"], **common),
+                 add_pooling_layer=False).save_pretrained(out["video"])
+    return {k: str(v) for k, v in out.items()}

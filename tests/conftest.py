@@ -14,7 +14,7 @@ import torch  # noqa: E402
 
 from emocli.checkpoint import save_checkpoint  # noqa: E402
 from emocli.model import EmotionModel, FusionConfig, make_config  # noqa: E402
-from emocli.synth import make_media, write_srt  # noqa: E402
+from emocli.synth import make_encoders, make_media, write_srt  # noqa: E402
 
 torch.set_num_threads(2)
 MELD_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "meld"
@@ -23,26 +23,7 @@ MELD_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "meld"
 @pytest.fixture(scope="session")
 def encoders(tmp_path_factory) -> dict[str, str]:
     """Tiny BERT, Wav2Vec2 and ViT with random weights, written with save_pretrained (the real loading path)."""
-    from transformers import (AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTModel, Wav2Vec2Config,
-                              Wav2Vec2FeatureExtractor, Wav2Vec2Model)
-
-    from emocli.encoders import resolve_encoder
-
-    root = tmp_path_factory.mktemp("encoders")
-    torch.manual_seed(0)
-    text = root / "tiny-bert"
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                         vocab_size=30522)).save_pretrained(text)
-    AutoTokenizer.from_pretrained(resolve_encoder("minilm")).save_pretrained(text)
-    audio = root / "tiny-wav2vec2"
-    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                 conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
-                                 num_conv_pos_embedding_groups=2)).save_pretrained(audio)
-    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(audio)
-    video = root / "tiny-vit"
-    ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64)).save_pretrained(video)
-    return {"text": str(text), "audio": str(audio), "video": str(video)}
+    return make_encoders(tmp_path_factory.mktemp("encoders"), "tiny")
 
 
 def build_checkpoint(directory: Path, encoders: dict[str, str], modalities: list[str], context: int = 0,

@@ -1,0 +1,229 @@
+"""Benchmark `emocli annotate` on a synthetic episode against floors measured in the same run.
+
+    python bench/annotate.py                                  # 10-min 720p video, 200 cues, tiny trimodal model
+    python bench/annotate.py --minutes 22 --cues 350 --model default --naive
+    python bench/annotate.py --minutes 22 --cues 350 --model base --naive --device cuda
+
+Figures (a table, then one JSON line):
+  load_s           model load (encoders + checkpoint), reported apart from processing
+  annotate_s       end-to-end processing after load: probe, subtitles, decode, model, writing the CSV
+  decode_floor_s   ffmpeg alone decoding the streams the model needs (audio to 16 kHz PCM and/or every video
+                   frame), the two at once as the pipeline runs them
+  compute_floor_s  the same model's batched forward passes over the same utterances, inputs already in memory
+  naive_s          one ffmpeg call per modality and one model call per utterance (as most MELD research code does)
+Not a test: numbers depend on the machine. Put them in README with the command, device and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from emocli.annotate import (AnnotateOptions, BatchPredictor, annotate, decode_chunks, find_jobs,  # noqa: E402
+                             load_model, prepare_job, resolve_device)
+from emocli.checkpoint import save_checkpoint  # noqa: E402
+from emocli.media import audio_command, decode_audio, ffmpeg_exe, probe, sample_frames  # noqa: E402
+from emocli.model import EmotionModel, FusionConfig, UtteranceInput, make_config  # noqa: E402
+from emocli.segments import frame_times  # noqa: E402
+from emocli.synth import make_encoders, write_srt  # noqa: E402
+from emocli.vad import voiced_mask  # noqa: E402
+
+LINES = ["I can't believe you did that!", "Oh my God, that's wonderful!", "Get out of my apartment.",
+         "I miss her so much.", "What?! You're getting married?", "Okay.", "Ew, that's disgusting.",
+         "Did you hear that noise?", "We were on a break!", "How you doin'?"]
+
+
+def make_episode(workdir: Path, minutes: float, cues: int, height: int, seed: int = 0) -> tuple[Path, Path]:
+    """A synthetic episode (testsrc2 + sine) and an SRT with `cues` cues of 0.8-4 s spread over it."""
+    duration = minutes * 60
+    width = height * 16 // 9 // 2 * 2
+    video = workdir / f"episode-{minutes:g}min-{height}p.mp4"
+    if not video.is_file():
+        print(f"making {video} ...", file=sys.stderr)
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size={width}x{height}:rate=25:duration={duration}", "-f", "lavfi", "-i",
+                        f"sine=frequency=300:sample_rate=44100:duration={duration}", "-c:v", "libx264", "-preset",
+                        "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", str(duration),
+                        str(video)], check=True)
+    rng = random.Random(seed)
+    slot = duration / cues
+    triples = []
+    for i in range(cues):
+        length = rng.uniform(0.8, min(4.0, slot * 0.95))
+        start = i * slot + rng.uniform(0, slot - length)
+        triples.append((start, start + length, rng.choice(LINES)))
+    subs = write_srt(workdir / f"episode-{cues}cues.srt", triples)
+    return video, subs
+
+
+def build_model(spec: str, workdir: Path) -> Path | None:
+    """'tiny'/'base': random trimodal checkpoints with those encoder shapes; 'default': the shipped model."""
+    if spec == "default":
+        return None
+    if spec not in ("tiny", "base"):
+        return Path(spec)
+    directory = workdir / f"model-{spec}"
+    if not (directory / "config.json").is_file():
+        enc = make_encoders(workdir / "encoders", spec)
+        config = make_config(["text", "audio", "video"], enc["text"], enc["audio"], enc["video"],
+                             fusion=FusionConfig())
+        torch.manual_seed(0)
+        save_checkpoint(EmotionModel(config), directory)
+    return directory
+
+
+def decode_floor(video: Path, modalities: list[str]) -> dict[str, float]:
+    """Seconds ffmpeg alone takes to decode what the model needs, each stream alone and both at once."""
+    commands = {}
+    if "audio" in modalities:
+        cmd = audio_command(video)
+        cmd[cmd.index("pipe:")] = os.devnull
+        commands["audio"] = [cmd[0], "-y", *cmd[1:]]
+    if "video" in modalities:
+        commands["video"] = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(video), "-map", "0:v:0",
+                             "-f", "null", "-"]
+    out = {}
+    for name, cmd in commands.items():
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        out[f"decode_{name}_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for cmd in commands.values()]
+    for p in procs:
+        p.wait()
+    out["decode_floor_s"] = time.perf_counter() - t if commands else 0.0
+    return out
+
+
+def compute_floor(model: EmotionModel, video: Path, subs: Path, batch_size: int, vad: str) -> tuple[float, int]:
+    """Seconds of the model's batched forward passes alone over the same utterances (inputs decoded first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    job = find_jobs(video, subs)[0]
+    prep = prepare_job(job, model)
+    with ThreadPoolExecutor(1) as pool:
+        inputs = [item for chunk in decode_chunks(prep, model, vad, pool) for _, item in chunk]
+    inputs.sort(key=lambda u: (len(u.audio) if u.audio is not None else 0) + len(u.text))
+    predictor = BatchPredictor(model, batch_size)
+    predictor(inputs[:batch_size])  # warm-up
+    sync()
+    t = time.perf_counter()
+    predictor(inputs)
+    sync()
+    return time.perf_counter() - t, len(inputs)
+
+
+def naive(model: EmotionModel, video: Path, subs: Path, limit: int | None, vad: str) -> tuple[float, int]:
+    """One ffmpeg call per modality and one model call per utterance, for the first `limit` utterances."""
+    job = find_jobs(video, subs)[0]
+    prep = prepare_job(job, model)
+    utts = prep.utterances[:limit] if limit else prep.utterances
+    cfg, fps = model.config, prep.info.fps
+    predictor = BatchPredictor(model, 1)
+    t = time.perf_counter()
+    for u in utts:
+        item = UtteranceInput(text=u.text, context=u.context)
+        if cfg.audio:
+            item.audio = decode_audio(video, u.start_s, u.end_s - u.start_s)
+            item.voiced = voiced_mask(item.audio, vad)
+        if cfg.video:
+            item.frames = sample_frames(video, np.array(frame_times(u.start_s, u.end_s, cfg.video.frames)),
+                                        cfg.video.image_size, fps, start_s=u.start_s, duration_s=u.end_s - u.start_s)
+        predictor([item])
+    sync()
+    return time.perf_counter() - t, len(utts)
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process (ffmpeg children are small and not included)."""
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--cues", type=int, default=200)
+    ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--model", default="tiny", help="tiny, base, default, or a checkpoint directory")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--vad", default="silero")
+    ap.add_argument("--naive", action="store_true", help="also time the naive per-utterance baseline")
+    ap.add_argument("--naive-limit", type=int, default=None, help="time the naive baseline on the first N cues "
+                    "only and scale to all cues (said so in the output)")
+    ap.add_argument("--no-compute-floor", action="store_true")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "emocli-bench")
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    video, subs = make_episode(args.workdir, args.minutes, args.cues, args.height)
+    model_dir = build_model(args.model, args.workdir)
+    device = resolve_device(args.device)
+
+    t = time.perf_counter()
+    model, model_dir = load_model(model_dir, device)
+    sync()
+    load_s = time.perf_counter() - t
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    options = AnnotateOptions(formats=["csv"], output_dir=args.workdir / "out", device=str(device),
+                              batch_size=args.batch_size, overwrite=True, vad=args.vad, progress=False)
+    t = time.perf_counter()
+    summary = annotate(find_jobs(video, subs, options.output_dir), model, options)
+    sync()
+    annotate_s = time.perf_counter() - t
+    outcome = summary.outcomes[0]
+    assert outcome.status == "done", outcome.message
+    n = len(outcome.result.predictions)
+    figures = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else
+               f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
+               "date": time.strftime("%Y-%m-%d"), "video": f"{args.minutes:g} min {args.height}p",
+               "cues": args.cues, "utterances": n, "model": args.model,
+               "modalities": "+".join(model.config.modalities), "batch_size": args.batch_size,
+               "load_s": round(load_s, 2), "annotate_s": round(annotate_s, 2),
+               "utterances_per_s": round(n / annotate_s, 2), "episode_seconds_per_s": round(
+                   probe(video).duration_s / annotate_s, 1)}
+    if device.type == "cuda":
+        figures["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    figures.update({k: round(v, 2) for k, v in decode_floor(video, model.config.modalities).items()})
+    if figures["decode_floor_s"] > 0:
+        figures["x_decode_floor"] = round(annotate_s / figures["decode_floor_s"], 2)
+    if not args.no_compute_floor:
+        floor, _ = compute_floor(model, video, subs, args.batch_size, args.vad)
+        figures["compute_floor_s"] = round(floor, 2)
+        figures["x_compute_floor"] = round(annotate_s / floor, 2)
+    if args.naive:
+        naive_s, measured = naive(model, video, subs, args.naive_limit, args.vad)
+        scaled = naive_s * n / measured
+        figures["naive_s"] = round(scaled, 2)
+        figures["naive_measured_utterances"] = measured
+        figures["speedup_vs_naive"] = round(scaled / annotate_s, 1)
+    figures.update(peak_rss_mb())
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
