@@ -79,7 +79,10 @@ class ResultWriter:
         return output_path(result.video, output_dir, self.extension)
 
     def write(self, result: VideoResult, output_dir: Path) -> Path:
-        return atomic_write(self.path(result, output_dir), self.render(result))
+        path = self.path(result, output_dir)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a run that was killed mid-write
+            stale.unlink(missing_ok=True)
+        return atomic_write(path, self.render(result))
 
 
 def output_path(video: Path, output_dir: Path, extension: str) -> Path:

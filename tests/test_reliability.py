@@ -1,0 +1,200 @@
+"""Hostile inputs, each with its expected outcome; the subtitle reader under hypothesis; kill and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emocli import LABELS
+from emocli.errors import EmocliError
+from emocli.media import ffmpeg_exe
+from emocli.subtitles import decode_subtitle_bytes, parse_subtitles
+from emocli.synth import make_media, write_srt
+
+from conftest import build_checkpoint
+
+GOOD = [(0.1, 0.9, "Hello there."), (1.0, 1.8, "How are you?"), (2.0, 2.9, "Fine, thanks!")]
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory, encoders) -> Path:
+    return build_checkpoint(tmp_path_factory.mktemp("m") / "text", encoders, ["text"])
+
+
+@pytest.fixture(scope="module")
+def tav_model(tmp_path_factory, encoders) -> Path:
+    return build_checkpoint(tmp_path_factory.mktemp("m") / "tav", encoders, ["text", "audio", "video"])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Bad videos and bad subtitle files, built here (nothing downloaded)."""
+    root = tmp_path_factory.mktemp("corpus")
+    make_media(root / "good.mp4", 4.0)
+    data = (root / "good.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (root / "zero.mp4").write_bytes(b"")
+    (root / "text.mp4").write_text("hello, I am a text file pretending to be a video\n" * 20)
+    write_srt(root / "only.srt", GOOD)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(root / "only.srt"), "-map", "0", "-c", "copy",
+                    str(root / "nostreams.mkv")], check=True)  # a container holding only a subtitle stream
+    make_media(root / "noaudio.mp4", 4.0, audio=None)
+    make_media(root / "novideo.mp4", 4.0, video=False)
+    make_media(root / "short.mp4", 0.2)
+    make_media(root / "long.wav", 135.0, video=False)  # for the 10,000-cue file
+    srt = "1\n00:00:00,100 --> 00:00:00,900\nHello there.\n\n2\n00:00:01,000 --> 00:00:01,800\nHow are you?\n"
+    subs = root / "subs"
+    subs.mkdir()
+    (subs / "empty.srt").write_bytes(b"")
+    (subs / "binary.srt").write_bytes(os.urandom(4096))
+    (subs / "utf16_nobom.srt").write_bytes(srt.encode("utf-16-le"))
+    (subs / "cp1252.srt").write_bytes(srt.replace("Hello there.", "Café “déjà vu”…").encode("cp1252"))
+    (subs / "bom.srt").write_bytes(b"\xef\xbb\xbf" + srt.encode())
+    (subs / "broken_times.srt").write_text(srt + "\n3\n00:00:zz,000 --> 00:00:03,000\nBad.\n\n4\n00:00:02 --> "
+                                           "00:00:03,000\nAlso bad.\n")
+    (subs / "negative_overlap.srt").write_text(
+        "1\n00:00:01,000 --> 00:00:00,500\nNegative.\n\n2\n00:00:00,100 --> 00:00:01,500\nA.\n\n"
+        "3\n00:00:00,800 --> 00:00:02,000\nOverlaps A.\n")
+    write_srt(subs / "tenthousand.srt", [(i * 0.013, i * 0.013 + 0.011, f"line {i}") for i in range(10_000)])
+    write_srt(subs / "bigcue.srt", [(0.1, 1.5, "word " * 10_000)])  # a 50 KB cue
+    (subs / "only_tags.srt").write_text("1\n00:00:00,100 --> 00:00:00,900\n<i></i>{\\an8}\n\n2\n00:00:01,000 --> "
+                                        "00:00:01,800\n<b> </b>\n")
+    (subs / "windows.srt").write_bytes(srt.replace("\n", "\r\n").encode())
+    (subs / "oldmac.srt").write_bytes(srt.replace("\n", "\r").encode())
+    write_srt(subs / "past_end.srt", [(0.1, 1.0, "In."), (3.5, 6.0, "Clipped."), (5.0, 6.0, "After the end.")])
+    return root
+
+
+def run(*args, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emocli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+# (video, subtitles, model, expected rows or None, phrase in the error line, exit code)
+CASES = [
+    ("truncated.mp4", "only.srt", "tav", None, "cannot decode", 1),
+    ("zero.mp4", "only.srt", "tav", None, "empty file", 1),
+    ("text.mp4", "only.srt", "tav", None, "cannot decode", 1),
+    ("nostreams.mkv", "only.srt", "tav", None, "no audio or video stream", 1),
+    ("noaudio.mp4", "only.srt", "tav", 3, None, 0),
+    ("novideo.mp4", "only.srt", "tav", 3, None, 0),
+    ("short.mp4", "only.srt", "tav", 1, None, 0),  # 0.2 s: the first cue is clipped, the others start after
+    ("good.mp4", "subs/past_end.srt", "tav", 2, None, 0),
+    ("good.mp4", "subs/empty.srt", "text", None, "no usable cues", 1),
+    ("good.mp4", "subs/binary.srt", "text", None, "binary data", 1),
+    ("good.mp4", "subs/utf16_nobom.srt", "text", 2, None, 0),
+    ("good.mp4", "subs/cp1252.srt", "text", 2, None, 0),
+    ("good.mp4", "subs/bom.srt", "text", 2, None, 0),
+    ("good.mp4", "subs/broken_times.srt", "text", 2, None, 0),
+    ("good.mp4", "subs/negative_overlap.srt", "text", 2, None, 0),
+    ("long.wav", "subs/tenthousand.srt", "text", 10_000, None, 0),
+    ("good.mp4", "subs/bigcue.srt", "text", 1, None, 0),
+    ("good.mp4", "subs/only_tags.srt", "text", None, "no usable cues", 1),
+    ("good.mp4", "subs/windows.srt", "text", 2, None, 0),
+    ("good.mp4", "subs/oldmac.srt", "text", 2, None, 0),
+    ("missing.mp4", "only.srt", "text", None, "no such file", 2),
+    ("good.mp4", "subs/missing.srt", "text", None, "subtitle file not found", 1),
+]
+
+
+@pytest.mark.parametrize("video,subs,model,rows,phrase,code", CASES, ids=[f"{c[0]}+{c[1]}" for c in CASES])
+def test_hostile_input(corpus, text_model, tav_model, tmp_path, video, subs, model, rows, phrase, code):
+    proc = run("annotate", corpus / video, "--subs", corpus / subs, "--model",
+               text_model if model == "text" else tav_model, "-o", tmp_path, "-q", "-f", "csv")
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = tmp_path / f"{Path(video).stem}.emotions.csv"
+    if rows is None:
+        errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert len(errors) == 1 and errors[0].startswith("emocli: error:") and phrase in errors[0], proc.stderr
+        assert not out.exists()
+    else:
+        table = pd.read_csv(out)
+        assert len(table) == rows
+        assert np.allclose(table[[f"p_{x}" for x in LABELS]].sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_cp1252_text_survives(corpus, text_model, tmp_path):
+    run("annotate", corpus / "good.mp4", "--subs", corpus / "subs/cp1252.srt", "--model", text_model, "-o",
+        tmp_path, "-q")
+    assert pd.read_csv(tmp_path / "good.emotions.csv")["text"][0] == "Café “déjà vu”…"
+
+
+# --- the subtitle reader under hypothesis ----------------------------------------------------------------------
+
+@settings(max_examples=2000, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_raise_only_our_error(raw):
+    try:
+        text = decode_subtitle_bytes(raw)
+        parse_subtitles(text)
+        parse_subtitles(text, vtt=True)
+    except EmocliError:
+        pass
+
+
+_word = st.text(alphabet=st.characters(whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters="é’?!,."),
+                min_size=1, max_size=12)
+_cue = st.tuples(st.integers(0, 10_000_000), st.integers(1, 60_000),
+                 st.lists(_word, min_size=1, max_size=8).map(" ".join))
+
+
+@settings(max_examples=2000, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_cue, min_size=1, max_size=12))
+def test_valid_srt_round_trips(tmp_path_factory, cues):
+    triples = [(start / 1000, (start + length) / 1000, text) for start, length, text in cues]
+    path = write_srt(tmp_path_factory.getbasetemp() / "roundtrip.srt", triples)
+    parsed, unreadable = parse_subtitles(path.read_text(encoding="utf-8"))
+    assert unreadable == 0
+    assert [(c.start_s, c.end_s) for c in parsed] == [(s, e) for s, e, _ in triples]
+    assert [(c.speaker, c.text) for c in parsed] == [(None, t) for _, _, t in triples]
+
+
+# --- SIGKILL mid-run, then resume -----------------------------------------------------------------------------
+
+def test_kill_and_resume_gives_the_same_outputs(tmp_path, encoders):
+    model = build_checkpoint(tmp_path / "tv", encoders, ["text", "video"])
+    folder = tmp_path / "season"
+    cues = [(i * 0.5 + 0.05, i * 0.5 + 0.45, f"line {i}, {LABELS[i % 7]}") for i in range(60)]
+    make_media(folder / "ep0.mp4", 30.0, audio=None)
+    for i in range(8):
+        if i:
+            (folder / f"ep{i}.mp4").write_bytes((folder / "ep0.mp4").read_bytes())
+        write_srt(folder / f"ep{i}.srt", cues)
+    args = [sys.executable, "-m", "emocli", "annotate", str(folder), "--model", str(model), "-q", "-f",
+            "csv,json,srt", "--batch-size", "4"]
+    reference = subprocess.run(args + ["-o", str(tmp_path / "reference")], capture_output=True, text=True,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(args + ["-o", str(out)], env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(out.glob("*.emotions.csv"))) < 2:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in out.glob("*.emotions.*"))
+    assert 0 < len(finished) < 24, "the run should have been killed part-way"
+    for path in out.glob("*.emotions.csv"):
+        assert len(pd.read_csv(path)) == 60  # whatever exists is complete
+
+    resumed = subprocess.run(args + ["-o", str(out)], capture_output=True, text=True,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "reference").iterdir())
+    for ref in (tmp_path / "reference").glob("*.csv"):
+        a, b = pd.read_csv(ref), pd.read_csv(out / ref.name)
+        assert list(a["emotion"]) == list(b["emotion"])
+        assert np.allclose(a[[f"p_{x}" for x in LABELS]], b[[f"p_{x}" for x in LABELS]], atol=1e-3)
