@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from . import LABELS
-from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint
+from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint, resolve_model
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
 from .media import SAMPLE_RATE_HZ, VIDEO_EXTENSIONS, MediaInfo, decode_audio, probe, sample_frames
 from .model import EmotionModel, UtteranceInput
@@ -45,7 +45,9 @@ class AnnotateOptions:
     batch_size: int = 16
     overwrite: bool = False
     vad: str = "silero"
-    attention: bool = False
+    attention: bool = False  # per-utterance attention weights in the JSON
+    color: bool = False  # SRT cues wrapped in <font color> per emotion
+    plot: bool = False  # a timeline PNG per video
     progress: bool = True
     log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
 
@@ -58,8 +60,9 @@ class Job:
     subs: Path | None
     output_dir: Path
 
-    def outputs(self, formats: list[str]) -> list[Path]:
-        return [output_path(self.video, self.output_dir, WRITERS[f].extension) for f in formats]
+    def outputs(self, formats: list[str], plot: bool = False) -> list[Path]:
+        paths = [output_path(self.video, self.output_dir, WRITERS[f].extension) for f in formats]
+        return paths + ([output_path(self.video, self.output_dir, "png")] if plot else [])
 
 
 @dataclass
@@ -115,8 +118,8 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu") -> tuple[EmotionModel, Path]:
-    """Load --model, or the installed default; exits with a clear message when there is none."""
-    directory = Path(model_dir) if model_dir else default_model_dir()
+    """Load --model (a directory or a Hugging Face repo id), or the installed default; a clear error if none."""
+    directory = resolve_model(model_dir) if model_dir else default_model_dir()
     if directory is None:
         raise UsageError(NO_MODEL_MESSAGE)
     return load_checkpoint(directory, device), directory
@@ -221,7 +224,8 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
         for job in jobs:
             if stop.is_set():
                 break
-            if options.formats and not options.overwrite and all(p.is_file() for p in job.outputs(options.formats)):
+            wanted = job.outputs(options.formats, options.plot)
+            if wanted and not options.overwrite and all(p.is_file() for p in wanted):
                 out.put(("skipped", job, None))
                 continue
             try:
@@ -310,7 +314,11 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
                              {"file": str(prep.job.subs), "cues": prep.report.total, "annotated": len(order),
                               "skipped": dict(prep.report.skipped), "notes": dict(prep.report.noted)})
         try:
-            paths = write_outputs(result, options.formats, prep.job.output_dir)
+            paths = write_outputs(result, options.formats, prep.job.output_dir, options.color)
+            if options.plot:
+                from .report import plot_path, plot_result
+
+                paths.append(plot_result(result, plot_path(video, prep.job.output_dir)))
         except OSError as exc:
             outcomes[video] = Outcome(video, "failed", f"{video}: cannot write outputs ({exc.strerror})")
             return
@@ -349,7 +357,7 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
             kind, job, payload = msg
             video = job.video
             if kind == "skipped":
-                outcomes[video] = Outcome(video, "skipped", "", job.outputs(options.formats))
+                outcomes[video] = Outcome(video, "skipped", "", job.outputs(options.formats, options.plot))
             elif kind == "failed":
                 states.pop(video, None)
                 pending = [t for t in pending if t[0] != video]

@@ -32,6 +32,50 @@ def default_model_dir() -> Path | None:
     return candidate if (candidate / CONFIG_FILE).is_file() else None
 
 
+def resolve_model(ref: str | Path) -> Path:
+    """A checkpoint directory from a path or a Hugging Face repo id (downloaded to the Hugging Face cache)."""
+    path = Path(ref).expanduser()
+    if path.exists() or str(ref).startswith((".", "/", "~")) or str(ref).count("/") != 1:
+        return path  # a local path (read_config says clearly what is wrong with it)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(ref), allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE]))
+    except Exception as exc:  # offline, unknown repo, no permission: all one message for the user
+        offline = "offline" in type(exc).__name__.lower() or "offline" in str(exc).lower()
+        why = "the Hugging Face hub is unreachable (offline mode or no network)" if offline else \
+            f"it could not be downloaded ({type(exc).__name__})"
+        raise UsageError(f"model {ref!r} is not a local directory and {why}; download it on a connected "
+                         f"machine or pass a checkpoint directory") from None
+
+
+def list_models(extra: list[Path] | None = None) -> list[dict]:
+    """Installed checkpoints (weights/, $EMOCLI_MODEL and `extra` folders) with their modalities and scores."""
+    roots = [WEIGHTS_DIR] + ([Path(os.environ["EMOCLI_MODEL"])] if os.environ.get("EMOCLI_MODEL") else [])
+    roots += list(extra or [])
+    found, seen = [], set()
+    default = default_model_dir()
+    for root in roots:
+        candidates = [root] if (root / CONFIG_FILE).is_file() else sorted(p for p in root.glob("*") if p.is_dir())
+        for directory in candidates:
+            if directory.resolve() in seen or not (directory / CONFIG_FILE).is_file():
+                continue
+            seen.add(directory.resolve())
+            try:
+                config = read_config(directory)
+            except UsageError as exc:
+                found.append({"path": str(directory), "error": exc.message})
+                continue
+            prov = config.provenance
+            found.append({"path": str(directory), "default": default is not None and
+                          directory.resolve() == default.resolve(), "modalities": config.modalities,
+                          "dev_weighted_f1": prov.get("dev_weighted_f1"),
+                          "test_weighted_f1": prov.get("test_weighted_f1"),
+                          "size_mb": round(sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 2**20,
+                                           1)})
+    return found
+
+
 def model_state(model: EmotionModel) -> dict[str, torch.Tensor]:
     """The tensors a checkpoint stores: the fusion head, plus the trainable part of a fine-tuned text encoder."""
     state = {f"head.{k}": v for k, v in model.head.state_dict().items()}

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from . import LABELS
 from .errors import EXIT_USAGE, EmocliError
 
 app = typer.Typer(
@@ -50,9 +51,9 @@ def annotate(
     target: Path = typer.Argument(..., help="A video (or audio) file, or a folder of videos.", show_default=False),
     subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (.srt/.vtt). Default: the "
                                         "video's sibling <stem>.srt or <stem>.vtt."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint directory. Default: the "
-                                         "installed model (weights/default or $EMOCLI_MODEL)."),
-    formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, all, or a comma list."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or Hugging Face repo "
+                                        "id. Default: the installed model (weights/default or $EMOCLI_MODEL)."),
+    formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, ass, all, or a comma list."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where outputs go. Default: "
                                               "next to each video."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
@@ -60,7 +61,13 @@ def annotate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos whose outputs already exist."),
     vad: str = typer.Option("silero", "--vad", help="Voice detection that masks silent audio: silero, energy "
                             "or none."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    plot: bool = typer.Option(False, "--plot", help="Also write <stem>.emotions.png: the emotion timeline and "
+                              "emotions per speaker."),
+    attention: bool = typer.Option(False, "--attention", help="Write each utterance's attention weights in the "
+                                   "JSON (which modality attended to which, and the weight of each frame)."),
+    color: bool = typer.Option(False, "--color", help="SRT: colour each cue by emotion (<font color>)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors: no progress bar, no summaries."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every utterance's label."),
 ) -> None:
     """Annotate a video (or every video in a folder) with per-utterance emotions.
 
@@ -71,9 +78,12 @@ def annotate(
       emocli annotate episode.mp4 -f csv,srt -o out/
 
       emocli annotate season1/ -o out/ --device cuda --batch-size 64
+
+      emocli annotate episode.mp4 -f json,srt,ass --color --plot --attention
     """
     from .annotate import AnnotateOptions, annotate as run, find_jobs, load_model, resolve_device
     from .checkpoint import describe
+    from .report import summary_text
     from .vad import VAD_METHODS
     from .writers import parse_formats
 
@@ -83,16 +93,23 @@ def annotate(
     jobs = find_jobs(target, subs, output_dir)
     dev = resolve_device(device)
     loaded, model_dir = load_model(model, dev)
+    if attention and "json" not in fmt:
+        fmt.append("json")  # attention weights live in the JSON
     options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
-                              overwrite=overwrite, vad=vad, progress=not quiet)
+                              overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
+                              progress=not quiet)
     summary = run(jobs, loaded, options, describe(loaded.config, model_dir))
     single = len(jobs) == 1 and not target.is_dir()
     if single and summary.failed:
         raise typer.Exit(summary.exit_code)  # its one error line was already printed
     for outcome in summary.outcomes:
         if outcome.status == "done" and not quiet:
-            _say(f"{outcome.video.name}: {len(outcome.result.predictions)} utterances -> "
-                 f"{', '.join(str(p) for p in outcome.outputs)}")
+            if verbose:
+                for p in outcome.result.predictions:
+                    _say(f"  {p.start_s:8.2f}-{p.end_s:8.2f}  {p.emotion:<8} {p.confidence:.2f}  "
+                         f"{(p.speaker + ': ') if p.speaker else ''}{p.text[:80]}")
+            _say(summary_text(outcome.result, outcome.report))
+            _say(f"  -> {', '.join(str(p) for p in outcome.outputs)}")
         elif outcome.status == "skipped" and not quiet:
             _say(f"{outcome.video.name}: already annotated, skipped (use --overwrite to redo)")
     if not single:
@@ -124,6 +141,69 @@ def info(
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         typer.echo(f"{key:>14}: {value}")
+
+
+@app.command()
+@handle_errors
+def explain(
+    video: Path = typer.Argument(..., help="The video.", show_default=False),
+    subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (default: sibling .srt/.vtt)."),
+    index: int = typer.Option(..., "--index", "-n", help="Cue number (its position in the subtitle file)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or repo id."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="PNG to write. Default: "
+                                          "<stem>.cue<N>.explain.png next to the video."),
+    device: str = typer.Option("auto", "--device"),
+    vad: str = typer.Option("silero", "--vad"),
+) -> None:
+    """Show what the model attended to for one utterance (modalities and frames), as a PNG.
+
+    Example:
+
+      emocli explain episode.mp4 --subs episode.srt --index 12
+    """
+    from .annotate import find_jobs, load_model, resolve_device
+    from .explain import explain_utterance, plot_explanation
+
+    job = find_jobs(video, subs)[0]
+    if job.subs is None:
+        raise EmocliError(f"{video}: no subtitles found (pass --subs)", EXIT_USAGE)
+    loaded, _ = load_model(model, resolve_device(device))
+    ex = explain_utterance(job.video, job.subs, index, loaded, vad)
+    path = plot_explanation(ex, output or video.with_name(f"{video.stem}.cue{index}.explain.png"),
+                            loaded.config.modalities)
+    typer.echo(json.dumps({"index": index, "emotion": LABELS[int(ex.probabilities.argmax())],
+                           "probabilities": {k: round(float(v), 4) for k, v in zip(LABELS, ex.probabilities)},
+                           "attention": ex.attention}))
+    _say(f"written: {path}")
+
+
+@app.command()
+@handle_errors
+def models(
+    folders: list[Path] = typer.Argument(None, help="Extra folders to look in (e.g. runs/).", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List installed checkpoints (weights/, $EMOCLI_MODEL, and any folders given) with their scores.
+
+    Example:
+
+      emocli models runs/
+    """
+    from .checkpoint import list_models
+
+    found = list_models(folders or [])
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        typer.echo("no checkpoints found (train one with `emocli train`, or pass a folder)")
+    for m in found:
+        if "error" in m:
+            typer.echo(f"  {m['path']}: unusable ({m['error']})")
+            continue
+        score = lambda k: f"{m[k]:.3f}" if isinstance(m.get(k), (int, float)) else "-"  # noqa: E731
+        typer.echo(f"{'*' if m['default'] else ' '} {m['path']}  [{'+'.join(m['modalities'])}]  "
+                   f"dev wF1 {score('dev_weighted_f1')}  test wF1 {score('test_weighted_f1')}  {m['size_mb']} MB")
 
 
 def _modalities(spec: str) -> list[str]:

@@ -90,6 +90,11 @@ def output_path(video: Path, output_dir: Path, extension: str) -> Path:
     return Path(output_dir) / f"{Path(video).stem}.emotions.{extension}"
 
 
+#: One colour per emotion (subtitles, plots), chosen to stay distinct for common colour-vision deficiencies.
+EMOTION_COLORS = {"anger": "#d62728", "disgust": "#2ca02c", "fear": "#9467bd", "joy": "#f2b701",
+                  "neutral": "#8c8c8c", "sadness": "#1f77b4", "surprise": "#ff7f0e"}
+
+
 def _labelled(p: Prediction) -> str:
     text = f"{p.speaker}: {p.text}" if p.speaker else p.text
     return f"[{p.emotion} {p.confidence:.2f}] {text}"
@@ -128,14 +133,21 @@ class JsonWriter(ResultWriter):
 
 
 class SrtWriter(ResultWriter):
+    """Every cue with its timing, prefixed by `[emotion confidence]`; with color, wrapped in a <font color>."""
+
     extension = "srt"
+
+    def __init__(self, color: bool = False) -> None:
+        self.color = color
 
     def render(self, result: VideoResult) -> str:
         subs = pysrt.SubRipFile()
         for i, p in enumerate(result.predictions, start=1):
+            text = _labelled(p)
+            if self.color:
+                text = f'<font color="{EMOTION_COLORS[p.emotion]}">{text}</font>'
             subs.append(pysrt.SubRipItem(i, start=pysrt.SubRipTime(milliseconds=round(p.start_s * 1000)),
-                                         end=pysrt.SubRipTime(milliseconds=round(p.end_s * 1000)),
-                                         text=_labelled(p)))
+                                         end=pysrt.SubRipTime(milliseconds=round(p.end_s * 1000)), text=text))
         buffer = io.StringIO()
         subs.write_into(buffer, eol="\n")
         return buffer.getvalue()
@@ -157,7 +169,42 @@ class VttWriter(ResultWriter):
         return "\n".join(blocks)
 
 
-WRITERS: dict[str, type[ResultWriter]] = {w.extension: w for w in (CsvWriter, JsonWriter, SrtWriter, VttWriter)}
+def _ass_time(seconds: float) -> str:
+    cs = int(round(seconds * 100))
+    return f"{cs // 360_000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+def _ass_colour(hex_rgb: str) -> str:
+    r, g, b = hex_rgb[1:3], hex_rgb[3:5], hex_rgb[5:7]
+    return f"&H00{b}{g}{r}".upper()
+
+
+class AssWriter(ResultWriter):
+    """Advanced SubStation Alpha: one style per emotion, so players and editors colour each line by emotion."""
+
+    extension = "ass"
+
+    def render(self, result: VideoResult) -> str:
+        head = ["[Script Info]", f"Title: emotions of {Path(result.video).name}", "ScriptType: v4.00+",
+                "WrapStyle: 0", "ScaledBorderAndShadow: yes", "PlayResX: 1280", "PlayResY: 720", "",
+                "[V4+ Styles]",
+                "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+                "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
+                "Alignment, MarginL, MarginR, MarginV, Encoding"]
+        for label in LABELS:
+            head.append(f"Style: {label},Arial,40,{_ass_colour(EMOTION_COLORS[label])},&H000000FF,&H00000000,"
+                        f"&H64000000,0,0,0,0,100,100,0,0,1,2,1,2,40,40,30,1")
+        head += ["", "[Events]",
+                 "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text"]
+        for p in result.predictions:
+            text = f"[{p.emotion} {p.confidence:.2f}] {p.text}".replace("{", "(").replace("}", ")")
+            name = (p.speaker or "").replace(",", " ")
+            head.append(f"Dialogue: 0,{_ass_time(p.start_s)},{_ass_time(p.end_s)},{p.emotion},{name},0,0,0,,{text}")
+        return "\n".join(head) + "\n"
+
+
+WRITERS: dict[str, type[ResultWriter]] = {w.extension: w for w in (CsvWriter, JsonWriter, SrtWriter, VttWriter,
+                                                                   AssWriter)}
 
 
 def parse_formats(spec: str) -> list[str]:
@@ -172,6 +219,6 @@ def parse_formats(spec: str) -> list[str]:
     return [f for f in WRITERS if f in names]
 
 
-def write_outputs(result: VideoResult, formats: list[str], output_dir: Path) -> list[Path]:
+def write_outputs(result: VideoResult, formats: list[str], output_dir: Path, color: bool = False) -> list[Path]:
     """Write every requested format for one video; returns the paths written."""
-    return [WRITERS[f]().write(result, output_dir) for f in formats]
+    return [(SrtWriter(color) if f == "srt" else WRITERS[f]()).write(result, output_dir) for f in formats]
