@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -68,6 +69,11 @@ def annotate(
     color: bool = typer.Option(False, "--color", help="SRT: colour each cue by emotion (<font color>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors: no progress bar, no summaries."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every utterance's label."),
+    ray_address: Optional[str] = typer.Option(None, "--ray", help="Spread a folder's videos over a Ray cluster: "
+                                              "'auto' (the cluster this machine belongs to), HOST:PORT, or 'local' "
+                                              "(needs pip install 'emocli[ray]')."),
+    actors: Optional[int] = typer.Option(None, "--actors", min=1, help="With --ray: model actors (default: one "
+                                         "per GPU, or one per 2 CPUs)."),
 ) -> None:
     """Annotate a video (or every video in a folder) with per-utterance emotions.
 
@@ -91,14 +97,19 @@ def annotate(
     if vad not in VAD_METHODS:
         raise EmocliError(f"--vad must be one of {', '.join(VAD_METHODS)}", EXIT_USAGE)
     jobs = find_jobs(target, subs, output_dir)
-    dev = resolve_device(device)
-    loaded, model_dir = load_model(model, dev)
+    dev = resolve_device("cpu" if ray_address else device)
+    loaded, model_dir = load_model(model, dev)  # on --ray: validates the model here, before the cluster starts
     if attention and "json" not in fmt:
         fmt.append("json")  # attention weights live in the JSON
     options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
                               progress=not quiet)
-    summary = run(jobs, loaded, options, describe(loaded.config, model_dir))
+    if ray_address:
+        from .distributed import annotate_on_ray
+
+        summary = annotate_on_ray(jobs, model_dir, options, ray_address, actors)
+    else:
+        summary = run(jobs, loaded, options, describe(loaded.config, model_dir))
     single = len(jobs) == 1 and not target.is_dir()
     if single and summary.failed:
         raise typer.Exit(summary.exit_code)  # its one error line was already printed
@@ -293,7 +304,12 @@ def evaluate(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):  # a bare `--ray` (no address) means the local or current cluster
+        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            argv.insert(i + 1, "auto" if os.environ.get("RAY_ADDRESS") else "local")
+            break
+    app(args=argv, prog_name="emocli")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 import random
 import subprocess
 import time
@@ -15,7 +16,9 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from . import LABELS, MODALITIES
 from .checkpoint import model_card, model_state, save_checkpoint
@@ -107,10 +110,13 @@ class TextBatcher:
         self.contexts = [u.context for u in utterances] if model.config.text.context > 0 else None
         self.device = model.device
 
-    def __call__(self, idx: np.ndarray) -> torch.Tensor:
+    def tokens(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         contexts = [self.contexts[i] for i in idx] if self.contexts else None
         tokens = self.encoder.tokenize([self.texts[i] for i in idx], contexts)
-        return self.encoder(**{k: v.to(self.device) for k, v in tokens.items()})
+        return {k: v.to(self.device) for k, v in tokens.items()}
+
+    def __call__(self, idx: np.ndarray) -> torch.Tensor:
+        return self.encoder(**self.tokens(idx))
 
     @torch.no_grad()
     def all(self, batch_size: int = 128) -> torch.Tensor:
@@ -122,10 +128,42 @@ class TextBatcher:
         return out
 
 
+class TrainStep(nn.Module):
+    """What is trained, as one module (so DistributedDataParallel can average its gradients): the fusion head
+    and, when fine-tuning, the text encoder (whose frozen layers take no gradient)."""
+
+    def __init__(self, head: nn.Module, text_encoder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.head, self.text_encoder = head, text_encoder
+
+    def forward(self, features: dict[str, torch.Tensor], present: torch.Tensor,
+                tokens: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        if tokens is not None:
+            features = {**features, "text": self.text_encoder(**tokens)}
+        return self.head(features, present)[0]
+
+
+def distributed_setup(device: str) -> tuple[int, int, str]:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on CUDA, else gloo); returns
+    (rank, world size, this rank's device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), world, device
+
+
 def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir: str | Path | None = None,
           device: str = "cpu", progress: bool = True, log: Callable[[str], None] = print) -> dict:
     """Train on MELD train, select on MELD dev, write the best checkpoint to out_dir; returns its dev metrics."""
     started = time.time()
+    rank, world, device = distributed_setup(device)
+    if rank != 0:  # one voice: rank 0 logs, shows progress and writes the checkpoint
+        progress, log = False, (lambda msg: None)
     meld_dir, out_dir = Path(meld_dir), Path(out_dir)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     mods = [m for m in MODALITIES if m in cfg.modalities]
@@ -149,6 +187,8 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
     log(f"MELD train {len(data['train'])} / dev {len(data['dev'])} utterances; modalities {', '.join(mods)}")
 
     finetune = cfg.finetune_layers > 0
+    if rank != 0:
+        dist.barrier()  # rank 0 fills the embedding cache first; the others then read it
     features: dict[str, dict[str, torch.Tensor]] = {"train": {}, "dev": {}}
     present: dict[str, list[torch.Tensor]] = {"train": [], "dev": []}
     for split in ("train", "dev"):
@@ -160,16 +200,22 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
             features[split][m], p = compute_features(model, m, data[split], split, cache, cfg.vad,
                                                      progress=progress, log=log)
             present[split].append(p)
+    if rank == 0 and world > 1:
+        dist.barrier()
     present_t = {s: torch.stack(present[s], 1) for s in present}
     labels = {s: np.array([u.label for u in data[s]]) for s in data}
 
     encoder_params = unfreeze_text_layers(model, cfg.finetune_layers) if finetune else []
     text_batches = {s: TextBatcher(model, data[s]) for s in data} if finetune else {}
+    step: nn.Module = TrainStep(model.head, model.encoders["text"] if finetune else None)
+    if world > 1:
+        step = DistributedDataParallel(step, find_unused_parameters=True)
     groups = [{"params": list(model.head.parameters()), "lr": cfg.lr}]
     if encoder_params:
         groups.append({"params": encoder_params, "lr": cfg.encoder_lr})
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    steps_per_epoch = (len(labels["train"]) + cfg.batch_size - 1) // cfg.batch_size
+    per_rank = len(labels["train"]) // world  # equal shares, so every rank takes the same number of steps
+    steps_per_epoch = (per_rank + cfg.batch_size - 1) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     warmup = max(1, int(0.06 * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -184,13 +230,14 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
         model.head.train()
         if finetune:
             model.encoders["text"].train()
-        order = torch.randperm(len(y_train), generator=generator).numpy()
+        order = torch.randperm(len(y_train), generator=generator).numpy()  # same on every rank (same seed)
+        order = order[: per_rank * world][rank::world]
         running = 0.0
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            feats = {m: (text_batches["train"](idx) if f is None else f[idx].to(device))
-                     for m, f in features["train"].items()}
-            logits, _ = model.head(feats, present_t["train"][idx].to(device))
+            feats = {m: f[idx].to(device) for m, f in features["train"].items() if f is not None}
+            tokens = text_batches["train"].tokens(idx) if finetune else None
+            logits = step(feats, present_t["train"][idx].to(device), tokens)
             loss = loss_fn(logits, y_train[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -222,6 +269,12 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
         "dev_weighted_f1": best["weighted_f1"], "dev_metrics": best, "history": history,
         "trained": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git_commit": _git_commit(),
         "train_seconds": round(time.time() - started, 1), "torch": torch.__version__})
-    save_checkpoint(model, out_dir, model_card(config), state=best_state)
-    log(f"best dev weighted F1 {best['weighted_f1']:.4f} (epoch {best['epoch']}); checkpoint written to {out_dir}")
+    config.provenance["world_size"] = world
+    if rank == 0:
+        save_checkpoint(model, out_dir, model_card(config), state=best_state)
+        log(f"best dev weighted F1 {best['weighted_f1']:.4f} (epoch {best['epoch']}); checkpoint written to "
+            f"{out_dir}")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
     return best
