@@ -19,7 +19,7 @@ from .errors import UsageError
 from .features import compute_features, default_cache_dir, file_sha256
 from .meld import has_clips, load_split
 from .model import EmotionModel, head_logits
-from .writers import atomic_write
+from .writers import atomic_write, save_figure
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -80,10 +80,7 @@ def plot_confusion(matrix: np.ndarray, path: Path, title: str) -> None:
                     color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def ablation_table(model: EmotionModel, features: dict[str, torch.Tensor], present: torch.Tensor,

@@ -14,7 +14,7 @@ from .annotate import BatchPredictor, Job, _Prepared, decode_chunks, prepare_job
 from .errors import EmocliError
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance
-from .writers import EMOTION_COLORS
+from .writers import EMOTION_COLORS, save_figure
 
 
 @dataclass
@@ -95,9 +95,4 @@ def plot_explanation(ex: Explanation, path: Path, modalities: list[str]) -> Path
     fig.suptitle(f"cue {u.index} ({u.start_s:.2f}-{u.end_s:.2f} s) {speaker}{u.text[:90]}\n-> {label} "
                  f"{ex.probabilities.max():.2f}; frame titles: video attention weight per sampled frame",
                  fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -163,6 +163,13 @@ class UtteranceInput:
     frames: np.ndarray | None = None  # uint8 [F, H, W, 3]
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host -> device copy; on CUDA from pinned memory and non-blocking, so copies overlap compute."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 class EmotionModel(nn.Module):
     """Encoders + fusion head; `predict` goes from raw utterance inputs to probabilities."""
 
@@ -205,7 +212,7 @@ class EmotionModel(nn.Module):
             enc = self.encoders["text"]
             contexts = [u.context for u in inputs] if self.config.text.context > 0 else None
             tokens = enc.tokenize([u.text for u in inputs], contexts)
-            features = enc(**{k: v.to(dev, non_blocking=True) for k, v in tokens.items()})
+            features = enc(**{k: to_device(v, dev) for k, v in tokens.items()})
             return features, torch.tensor([bool(u.text) for u in inputs], device=dev)
         if m == "audio":
             enc = self.encoders["audio"]
@@ -216,7 +223,7 @@ class EmotionModel(nn.Module):
                 batch = enc.prepare([inputs[i].audio for i in have],
                                     [inputs[i].voiced if inputs[i].voiced is not None
                                      else np.ones(len(inputs[i].audio), bool) for i in have])
-                pooled, voiced = enc(**{k: v.to(dev, non_blocking=True) for k, v in batch.items()})
+                pooled, voiced = enc(**{k: to_device(v, dev) for k, v in batch.items()})
                 idx = torch.tensor(have, device=dev)
                 vec[idx], ok[idx] = pooled.to(vec.dtype), voiced
             return vec, ok
@@ -224,7 +231,7 @@ class EmotionModel(nn.Module):
         have = [i for i, u in enumerate(inputs) if u.frames is not None]
         seq = torch.zeros(b, vc.frames, vc.dim, device=dev)
         if have:
-            frames = torch.from_numpy(np.stack([inputs[i].frames for i in have])).to(dev, non_blocking=True)
+            frames = to_device(torch.from_numpy(np.stack([inputs[i].frames for i in have])), dev)
             seq[torch.tensor(have, device=dev)] = enc(frames).to(seq.dtype)
         return seq, torch.tensor([u.frames is not None for u in inputs], device=dev)
 

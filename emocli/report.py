@@ -9,7 +9,7 @@ import numpy as np
 
 from . import LABELS
 from .subtitles import SubtitleReport
-from .writers import EMOTION_COLORS, VideoResult, output_path
+from .writers import EMOTION_COLORS, save_figure, VideoResult, output_path
 
 UNKNOWN_SPEAKER = "(no speaker)"
 
@@ -88,9 +88,4 @@ def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path
                    fontsize=11)
     bars.legend(handles=[Patch(color=EMOTION_COLORS[x], label=x) for x in LABELS], ncol=7, fontsize=9,
                 loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -34,6 +34,16 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     return path
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Save a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write(path, buffer.getvalue())
+
+
 @dataclass
 class Prediction:
     """The model's answer for one cue: times in seconds, text, speaker, probabilities over LABELS."""
