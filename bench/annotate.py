@@ -48,17 +48,18 @@ LINES = ["I can't believe you did that!", "Oh my God, that's wonderful!", "Get o
          "Did you hear that noise?", "We were on a break!", "How you doin'?"]
 
 
-def make_episode(workdir: Path, minutes: float, cues: int, height: int, seed: int = 0) -> tuple[Path, Path]:
+def make_episode(workdir: Path, minutes: float, cues: int, height: int, fps: int = 25, seed: int = 0
+                 ) -> tuple[Path, Path]:
     """A synthetic episode (testsrc2 + sine) and an SRT with `cues` cues of 0.8-4 s spread over it."""
     duration = minutes * 60
     width = height * 16 // 9 // 2 * 2
-    video = workdir / f"episode-{minutes:g}min-{height}p.mp4"
+    video = workdir / f"episode-{minutes:g}min-{height}p{fps}.mp4"
     if not video.is_file():
         print(f"making {video} ...", file=sys.stderr)
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=size={width}x{height}:rate=25:duration={duration}", "-f", "lavfi", "-i",
+                        f"testsrc2=size={width}x{height}:rate={fps}:duration={duration}", "-f", "lavfi", "-i",
                         f"sine=frequency=300:sample_rate=44100:duration={duration}", "-c:v", "libx264", "-preset",
-                        "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", str(duration),
+                        "ultrafast", "-g", str(2 * fps), "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", str(duration),
                         str(video)], check=True)
     rng = random.Random(seed)
     slot = duration / cues
@@ -67,7 +68,7 @@ def make_episode(workdir: Path, minutes: float, cues: int, height: int, seed: in
         length = rng.uniform(0.8, min(4.0, slot * 0.95))
         start = i * slot + rng.uniform(0, slot - length)
         triples.append((start, start + length, rng.choice(LINES)))
-    subs = write_srt(workdir / f"episode-{cues}cues.srt", triples)
+    subs = write_srt(workdir / f"episode-{minutes:g}min-{cues}cues.srt", triples)
     return video, subs
 
 
@@ -164,6 +165,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--cues", type=int, default=200)
     ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--model", default="tiny", help="tiny, base, default, or a checkpoint directory")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -176,7 +178,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    video, subs = make_episode(args.workdir, args.minutes, args.cues, args.height)
+    video, subs = make_episode(args.workdir, args.minutes, args.cues, args.height, args.fps)
     model_dir = build_model(args.model, args.workdir)
     device = resolve_device(args.device)
 
@@ -197,7 +199,7 @@ def main() -> None:
     n = len(outcome.result.predictions)
     figures = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else
                f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
-               "date": time.strftime("%Y-%m-%d"), "video": f"{args.minutes:g} min {args.height}p",
+               "date": time.strftime("%Y-%m-%d"), "video": f"{args.minutes:g} min {args.height}p {args.fps} fps",
                "cues": args.cues, "utterances": n, "model": args.model,
                "modalities": "+".join(model.config.modalities), "batch_size": args.batch_size,
                "load_s": round(load_s, 2), "annotate_s": round(annotate_s, 2),

@@ -128,6 +128,18 @@ class TextBatcher:
         return out
 
 
+def length_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, generator: torch.Generator,
+                   pool: int = 50) -> list[np.ndarray]:
+    """Batches of similar length (less padding): sort each pool of `pool` batches' worth of the shuffled order by
+    length, cut it into batches, then shuffle the batches. Deterministic for a given generator."""
+    batches = []
+    for i in range(0, len(order), batch_size * pool):
+        part = order[i:i + batch_size * pool]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    return [batches[k] for k in torch.randperm(len(batches), generator=generator).numpy()]
+
+
 class TrainStep(nn.Module):
     """What is trained, as one module (so DistributedDataParallel can average its gradients): the fusion head
     and, when fine-tuning, the text encoder (whose frozen layers take no gradient)."""
@@ -223,6 +235,7 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels["train"], cfg.class_weighting).to(device))
     generator = torch.Generator().manual_seed(cfg.seed)
     y_train = torch.from_numpy(labels["train"])
+    lengths = np.array([len(u.text) + len(u.context) for u in data["train"]])  # characters: a token-count proxy
 
     best = {"weighted_f1": -1.0}
     best_state, stale, history = None, 0, []
@@ -233,8 +246,7 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
         order = torch.randperm(len(y_train), generator=generator).numpy()  # same on every rank (same seed)
         order = order[: per_rank * world][rank::world]
         running = 0.0
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
+        for idx in length_batches(order, lengths, cfg.batch_size, generator):
             feats = {m: f[idx].to(device) for m, f in features["train"].items() if f is not None}
             tokens = text_batches["train"].tokens(idx) if finetune else None
             logits = step(feats, present_t["train"][idx].to(device), tokens)
