@@ -166,15 +166,55 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
 
 
 def model_card(config: ModelConfig) -> str:
-    """A plain model card from the config (training writes a fuller one)."""
-    lines = [f"# emocli emotion model", "", f"Modalities: {', '.join(config.modalities)}.", ""]
+    """The model card: data, recipe, measured scores (split and protocol stated), limits."""
+    prov = config.provenance
+    lines = ["# emocli emotion model", "",
+             f"Predicts one of {len(config.labels)} emotions ({', '.join(config.labels)}) per utterance from: "
+             f"{', '.join(config.modalities)}.", "", "## Encoders", ""]
     for m in config.modalities:
-        lines.append(f"- {m} encoder: `{getattr(config, m).encoder}`")
-    metrics = config.provenance.get("metrics")
-    if metrics:
-        lines += ["", "## Scores", "", "```", json.dumps(metrics, indent=2), "```"]
-    lines += ["", f"Labels: {', '.join(config.labels)}.", ""]
+        sub = getattr(config, m)
+        extra = f", pooling {sub.pooling}, {sub.context} previous utterances as context" if m == "text" else ""
+        tuned = " (fine-tuned weights stored in model.safetensors)" if m == "text" and sub.finetuned else " (frozen)"
+        lines.append(f"- {m}: `{sub.encoder}`{extra}{tuned}")
+    data = prov.get("data")
+    if data:
+        lines += ["", "## Data", "", f"{data.get('dataset', 'MELD')}: trained on {data['train_utterances']} train "
+                  f"utterances, model selected on {data['dev_utterances']} dev utterances (early stopping on dev "
+                  f"weighted F1). Utterances with data per modality in train: {data.get('modalities_with_data')}."]
+    recipe = prov.get("recipe")
+    if recipe:
+        lines += ["", "## Recipe", "", "```json", json.dumps(recipe, indent=2), "```"]
+        if prov.get("train_seconds"):
+            lines.append(f"Training took {prov['train_seconds'] / 60:.1f} min (torch {prov.get('torch')}, "
+                         f"{prov.get('world_size', 1)} process(es)), {prov.get('trained', '')}, commit "
+                         f"{prov.get('git_commit')}.")
+    scores = [(s, prov[f"{s}_metrics"]) for s in ("dev", "test") if f"{s}_metrics" in prov]
+    if scores:
+        lines += ["", "## Scores (MELD, utterance-level, 7 classes)", "",
+                  "| split | utterances | accuracy | weighted F1 | macro F1 |", "|---|---|---|---|---|"]
+        lines += [f"| {s} | {m.get('n', '')} | {m['accuracy']:.4f} | {m['weighted_f1']:.4f} | {m['macro_f1']:.4f} |"
+                  for s, m in scores]
+        lines += ["", "Dev chose the model (best epoch); test was evaluated once, afterwards, with "
+                  "`emocli evaluate MODEL --meld MELD --split test --record`."]
+    lines += ["", "## Limits", "",
+              "- Trained on MELD (the TV series Friends): spoken, conversational English. Expect lower accuracy on "
+              "other genres, languages or written text.",
+              "- Minority emotions (fear, disgust) are recognised far less reliably than neutral, joy or anger; "
+              "see the per-class scores from `emocli evaluate`.",
+              "- Context comes from the previous subtitle cues, which may belong to another scene.", ""]
     return "\n".join(lines)
+
+
+def record_scores(directory: str | Path, split: str, metrics: dict) -> None:
+    """Store a split's headline scores in a checkpoint's provenance and refresh its model card."""
+    directory = Path(directory)
+    data = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    headline = {k: metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1")}
+    headline["per_class_f1"] = {k: v["f1-score"] for k, v in metrics["per_class"].items()}
+    data.setdefault("provenance", {})[f"{split}_metrics"] = headline
+    data["provenance"][f"{split}_weighted_f1"] = metrics["weighted_f1"]
+    atomic_write(directory / CONFIG_FILE, json.dumps(data, indent=2) + "\n")
+    atomic_write(directory / CARD_FILE, model_card(ModelConfig.from_dict(data)))
 
 
 def describe(config: ModelConfig, directory: Path | None = None) -> dict:

@@ -281,6 +281,8 @@ def evaluate(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder."),
     vad: str = typer.Option("silero", "--vad", help="Voice detection for audio: silero, energy or none."),
     device: str = typer.Option("auto", "--device"),
+    record: bool = typer.Option(False, "--record", help="Store the scores in the checkpoint's config.json and "
+                                "model card (do it once for test, after choosing the model on dev)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score a checkpoint on MELD: accuracy, weighted and macro F1, per class, confusion matrix.
@@ -300,6 +302,11 @@ def evaluate(
                   progress=not quiet, log=_say)
     typer.echo(metrics_text(metrics))
     _say(f"written: {metrics['output_dir']}/metrics.json, confusion_matrix.csv, confusion_matrix.png")
+    if record:
+        from .checkpoint import record_scores
+
+        record_scores(run_dir, split, metrics)
+        _say(f"recorded {split} scores in {run_dir}/config.json and README.md")
 
 
 def main() -> None:

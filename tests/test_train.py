@@ -56,9 +56,13 @@ def test_train_and_evaluate_on_a_meld_slice_then_annotate(tmp_path, encoders, me
     assert config["modalities"] == ["text"] and config["text"]["context"] == 1 and config["text"]["finetuned"]
     assert 0.0 <= config["provenance"]["dev_weighted_f1"] <= 1.0
 
-    result = invoke("evaluate", run, "--meld", MELD_DIR, "--split", "dev", "--cache", tmp_path / "cache", "-q")
+    result = invoke("evaluate", run, "--meld", MELD_DIR, "--split", "dev", "--cache", tmp_path / "cache", "-q",
+                    "--record")
     assert result.exit_code == 0, result.output
     metrics = json.loads((run / "eval-dev/metrics.json").read_text())
+    recorded = json.loads((run / "config.json").read_text())["provenance"]["dev_metrics"]
+    assert recorded["weighted_f1"] == metrics["weighted_f1"]
+    assert f"| dev | {metrics['n']} | {metrics['accuracy']:.4f}" in (run / "README.md").read_text()
     # the slice the run was trained on: evaluation rebuilds the same features and gets the same score
     assert metrics["weighted_f1"] == pytest.approx(config["provenance"]["dev_weighted_f1"], abs=1e-4)
     assert set(metrics["per_class"]) == set(LABELS)

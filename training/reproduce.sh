@@ -14,6 +14,6 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/emocli train --meld "$MELD" --out "$OUT" --modalities text --text-encoder minilm \
   --context 2 --pooling mean --finetune-layers 6 --epochs 4 --patience 2 --batch-size 32 \
   --lr 1e-3 --encoder-lr 5e-5 --class-weighting sqrt --seed 0 --device cpu
-.venv/bin/emocli evaluate "$OUT" --meld "$MELD" --split dev -o training/results/dev
+.venv/bin/emocli evaluate "$OUT" --meld "$MELD" --split dev -o training/results/dev --record
 # test is evaluated once, after the recipe was chosen on dev
-.venv/bin/emocli evaluate "$OUT" --meld "$MELD" --split test -o training/results/test
+.venv/bin/emocli evaluate "$OUT" --meld "$MELD" --split test -o training/results/test --record
