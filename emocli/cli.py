@@ -242,6 +242,7 @@ def train(
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate of the fusion head."),
     encoder_lr: float = typer.Option(5e-5, "--encoder-lr", help="Learning rate of fine-tuned text layers."),
     class_weighting: str = typer.Option("sqrt", "--class-weighting", help="inverse, sqrt or none."),
+    dropout: float = typer.Option(0.3, "--dropout", min=0.0, max=0.9, help="Dropout in the fusion head."),
     seed: int = typer.Option(0, "--seed"),
     limit_dialogues: Optional[int] = typer.Option(None, "--limit-dialogues", min=1, help="Use only the first N "
                                                   "dialogues of each split (quick runs)."),
@@ -265,7 +266,7 @@ def train(
     cfg = TrainConfig(modalities=_modalities(modalities), text_encoder=text_encoder, audio_encoder=audio_encoder,
                       video_encoder=video_encoder, context=context, pooling=pooling,
                       finetune_layers=finetune_layers, epochs=epochs, patience=patience, batch_size=batch_size,
-                      lr=lr, encoder_lr=encoder_lr, class_weighting=class_weighting, seed=seed,
+                      lr=lr, encoder_lr=encoder_lr, class_weighting=class_weighting, dropout=dropout, seed=seed,
                       limit_dialogues=limit_dialogues, vad=vad)
     run(meld, out, cfg, cache, str(resolve_device(device)), progress=not quiet, log=_say)
 
