@@ -17,6 +17,15 @@ from . import LABELS
 from .errors import UsageError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone makes files private (0600)
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write a file so that it either exists complete or not at all (temp file in the same folder + rename)."""
     path = Path(path)
@@ -27,6 +36,7 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
