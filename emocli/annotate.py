@@ -182,6 +182,12 @@ def _chunks(utterances: list[Utterance]) -> Iterator[list[Utterance]]:
         yield chunk
 
 
+def _audio_and_voice(video: Path, start_s: float, duration_s: float, vad: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a chunk's audio and find its voiced samples (in the pool thread, beside the frame decoding)."""
+    audio = decode_audio(video, start_s, duration_s)
+    return audio, voiced_mask(audio, vad)
+
+
 def decode_chunks(prep: _Prepared, model: EmotionModel, vad: str, pool: ThreadPoolExecutor
                   ) -> Iterator[list[tuple[Utterance, UtteranceInput]]]:
     """Decode the media each chunk of utterances needs (only the modalities the model uses) and pair them."""
@@ -191,7 +197,7 @@ def decode_chunks(prep: _Prepared, model: EmotionModel, vad: str, pool: ThreadPo
     for chunk in _chunks(prep.utterances):
         start_s = chunk[0].start_s
         end_s = max(u.end_s for u in chunk)
-        audio_job = pool.submit(decode_audio, video, start_s, end_s - start_s) if want_audio else None
+        audio_job = pool.submit(_audio_and_voice, video, start_s, end_s - start_s, vad) if want_audio else None
         frames = None
         if want_video:
             n = cfg.video.frames
@@ -200,10 +206,7 @@ def decode_chunks(prep: _Prepared, model: EmotionModel, vad: str, pool: ThreadPo
                                    duration_s=end_s - start_s + 1.0 / info.fps)
             if frames is not None:
                 frames = frames.reshape(len(chunk), n, *frames.shape[1:])
-        audio = voiced = None
-        if audio_job is not None:
-            audio = audio_job.result()
-            voiced = voiced_mask(audio, vad)
+        audio, voiced = audio_job.result() if audio_job is not None else (None, None)
         items = []
         for k, u in enumerate(chunk):
             item = UtteranceInput(text=u.text, context=u.context)
