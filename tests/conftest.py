@@ -41,6 +41,11 @@ def trimodal_model(tmp_path_factory, encoders) -> Path:
 
 
 @pytest.fixture(scope="session")
+def text_model(tmp_path_factory, encoders) -> Path:
+    return build_checkpoint(tmp_path_factory.mktemp("models") / "text", encoders, ["text"])
+
+
+@pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
     """Synthetic media of known durations: with both streams, video only, silent audio, audio only."""
     root = tmp_path_factory.mktemp("media")

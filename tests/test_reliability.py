@@ -27,16 +27,6 @@ GOOD = [(0.1, 0.9, "Hello there."), (1.0, 1.8, "How are you?"), (2.0, 2.9, "Fine
 
 
 @pytest.fixture(scope="module")
-def text_model(tmp_path_factory, encoders) -> Path:
-    return build_checkpoint(tmp_path_factory.mktemp("m") / "text", encoders, ["text"])
-
-
-@pytest.fixture(scope="module")
-def tav_model(tmp_path_factory, encoders) -> Path:
-    return build_checkpoint(tmp_path_factory.mktemp("m") / "tav", encoders, ["text", "audio", "video"])
-
-
-@pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     """Bad videos and bad subtitle files, built here (nothing downloaded)."""
     root = tmp_path_factory.mktemp("corpus")
@@ -108,9 +98,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("video,subs,model,rows,phrase,code", CASES, ids=[f"{c[0]}+{c[1]}" for c in CASES])
-def test_hostile_input(corpus, text_model, tav_model, tmp_path, video, subs, model, rows, phrase, code):
+def test_hostile_input(corpus, text_model, trimodal_model, tmp_path, video, subs, model, rows, phrase, code):
     proc = run("annotate", corpus / video, "--subs", corpus / subs, "--model",
-               text_model if model == "text" else tav_model, "-o", tmp_path, "-q", "-f", "csv")
+               text_model if model == "text" else trimodal_model, "-o", tmp_path, "-q", "-f", "csv")
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     out = tmp_path / f"{Path(video).stem}.emotions.csv"
