@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from . import LABELS, MODALITIES
 from .errors import UsageError
 from .model import FORMAT_VERSION, EmotionModel, ModelConfig
-from .writers import atomic_write
+from .writers import _FILE_MODE, atomic_write
 
 CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
 #: Where the shipped default checkpoint lives (the repository's weights/ folder).
@@ -92,8 +92,13 @@ def save_checkpoint(model: EmotionModel, directory: str | Path, card: str | None
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = state if state is not None else model_state(model)
+    # fine-tuned encoder weights are stored as float16 (half the size; loaded back into float32 parameters,
+    # which moves dev scores by well under 0.001), the small fusion head stays float32
+    tensors = {k: v.half() if k.startswith("text_encoder.") and v.dtype == torch.float32 else v
+               for k, v in tensors.items()}
     tmp = directory / f".{WEIGHTS_FILE}.tmp"
     save_file(tensors, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
+    os.chmod(tmp, _FILE_MODE)  # like every file emocli writes, not owner-only
     os.replace(tmp, directory / WEIGHTS_FILE)
     atomic_write(directory / CONFIG_FILE, json.dumps(model.config.to_dict(), indent=2) + "\n")
     atomic_write(directory / CARD_FILE, card or model_card(model.config))
@@ -173,7 +178,9 @@ def model_card(config: ModelConfig) -> str:
              f"{', '.join(config.modalities)}.", "", "## Encoders", ""]
     for m in config.modalities:
         sub = getattr(config, m)
-        extra = f", pooling {sub.pooling}, {sub.context} previous utterances as context" if m == "text" else ""
+        extra = (f", pooling {sub.pooling}, {sub.context} previous and {sub.context_after} following utterances as "
+                 f"context" + (", typographic punctuation as ASCII" if sub.ascii_quotes else "")
+                 if m == "text" else "")
         tuned = " (fine-tuned weights stored in model.safetensors)" if m == "text" and sub.finetuned else " (frozen)"
         lines.append(f"- {m}: `{sub.encoder}`{extra}{tuned}")
     data = prov.get("data")

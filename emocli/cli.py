@@ -59,6 +59,8 @@ def annotate(
                                               "next to each video."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Utterances per model call."),
+    decode_workers: Optional[int] = typer.Option(None, "--decode-workers", min=1, help="Chunks of a video "
+                                                 "decoded at once (default: one per 2 CPU cores)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos whose outputs already exist."),
     vad: str = typer.Option("silero", "--vad", help="Voice detection that masks silent audio: silero, energy "
                             "or none."),
@@ -102,6 +104,7 @@ def annotate(
     if attention and "json" not in fmt:
         fmt.append("json")  # attention weights live in the JSON
     options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
+                              decode_workers=decode_workers,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
                               progress=not quiet)
     if ray_address:
@@ -233,9 +236,19 @@ def train(
     audio_encoder: str = typer.Option("facebook/wav2vec2-base", "--audio-encoder"),
     video_encoder: str = typer.Option("google/vit-base-patch16-224-in21k", "--video-encoder"),
     context: int = typer.Option(0, "--context", min=0, help="Previous utterances given to the text encoder."),
-    pooling: str = typer.Option("mean", "--pooling", help="Text pooling: mean or cls."),
+    context_after: int = typer.Option(0, "--context-after", min=0, help="Following utterances given to the "
+                                      "text encoder too (annotate reads them from the subtitle file)."),
+    pooling: str = typer.Option("mean", "--pooling", help="Text pooling: mean (all tokens), utterance (the "
+                                "utterance's own tokens, not its context) or cls."),
+    ascii_quotes: bool = typer.Option(False, "--ascii-quotes", help="Typographic quotes, dashes and ellipses "
+                                      "to ASCII before tokenising."),
     finetune_layers: int = typer.Option(0, "--finetune-layers", min=0, help="Top text-encoder layers to "
                                         "fine-tune (0: frozen encoder, cached features)."),
+    finetune_embeddings: bool = typer.Option(False, "--finetune-embeddings", help="Also fine-tune the text "
+                                             "encoder's embeddings (stored in the checkpoint)."),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", min=0.0, max=0.5),
+    sentiment_weight: float = typer.Option(0.0, "--sentiment-weight", min=0.0, help="Weight of an auxiliary "
+                                           "loss on MELD's sentiment labels (needs --finetune-layers)."),
     epochs: int = typer.Option(30, "--epochs", min=1),
     patience: int = typer.Option(5, "--patience", min=1, help="Early stopping on dev weighted F1."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
@@ -264,8 +277,10 @@ def train(
     from .train import TrainConfig, train as run
 
     cfg = TrainConfig(modalities=_modalities(modalities), text_encoder=text_encoder, audio_encoder=audio_encoder,
-                      video_encoder=video_encoder, context=context, pooling=pooling,
-                      finetune_layers=finetune_layers, epochs=epochs, patience=patience, batch_size=batch_size,
+                      video_encoder=video_encoder, context=context, context_after=context_after,
+                      pooling=pooling, ascii_quotes=ascii_quotes, finetune_layers=finetune_layers,
+                      finetune_embeddings=finetune_embeddings, label_smoothing=label_smoothing,
+                      sentiment_weight=sentiment_weight, epochs=epochs, patience=patience, batch_size=batch_size,
                       lr=lr, encoder_lr=encoder_lr, class_weighting=class_weighting, dropout=dropout, seed=seed,
                       limit_dialogues=limit_dialogues, vad=vad)
     run(meld, out, cfg, cache, str(resolve_device(device)), progress=not quiet, log=_say)

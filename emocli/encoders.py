@@ -49,9 +49,12 @@ def load_pretrained(ref: str, kind: str = "model"):
     hf_logging.set_verbosity_error()  # no per-load progress bars or unused-weight notes on the user's terminal
     hf_logging.disable_progress_bar()
     target = resolve_encoder(ref)
-    loader = AutoTokenizer if kind == "tokenizer" else AutoModel
     try:
-        return loader.from_pretrained(target)
+        if kind == "tokenizer":
+            return AutoTokenizer.from_pretrained(target)
+        # float32 parameters whatever the saved dtype (many hub checkpoints are fp16): CPUs need them, and CUDA
+        # runs use autocast for speed
+        return AutoModel.from_pretrained(target, dtype=torch.float32)
     except (OSError, ValueError, KeyError) as exc:
         if Path(target).is_dir():
             raise UsageError(f"cannot load {kind} from {target}: {str(exc).splitlines()[0]}") from None
@@ -80,13 +83,19 @@ def _freeze(module: nn.Module) -> None:
         p.requires_grad_(False)
 
 
+#: typographic punctuation common in subtitles and MELD -> its ASCII form
+ASCII_PUNCTUATION = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
+                                   "\u2014": "-", "\u2026": "...", "\u00a0": " "})
+
+
 class TextEncoder(nn.Module):
     """Sentence vectors from a BERT-family encoder: CLS or attention-masked mean pooling, optional context pair."""
 
-    def __init__(self, ref: str, pooling: str = "mean", max_length: int = 128) -> None:
+    def __init__(self, ref: str, pooling: str = "mean", max_length: int = 128, ascii_quotes: bool = False) -> None:
         super().__init__()
-        if pooling not in ("cls", "mean"):
-            raise UsageError(f"text pooling must be 'cls' or 'mean', not {pooling!r}")
+        if pooling not in ("cls", "mean", "utterance"):
+            raise UsageError(f"text pooling must be 'cls', 'mean' or 'utterance', not {pooling!r}")
+        self.ascii_quotes = ascii_quotes
         self.tokenizer = load_pretrained(ref, "tokenizer")
         self.model = load_pretrained(ref)
         _freeze(self.model)
@@ -95,6 +104,9 @@ class TextEncoder(nn.Module):
 
     def tokenize(self, texts: list[str], contexts: list[str] | None = None) -> dict[str, torch.Tensor]:
         """Token ids for utterances (first segment) and their dialogue context (second segment, truncated first)."""
+        if self.ascii_quotes:
+            texts = [t.translate(ASCII_PUNCTUATION) for t in texts]
+            contexts = [c.translate(ASCII_PUNCTUATION) for c in contexts] if contexts is not None else None
         if contexts is not None and any(contexts):
             return self.tokenizer(texts, [c or "" for c in contexts], padding=True, truncation="only_second",
                                   max_length=self.max_length, return_tensors="pt")
@@ -105,7 +117,10 @@ class TextEncoder(nn.Module):
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        mask = attention_mask
+        if self.pooling == "utterance" and extra.get("token_type_ids") is not None:
+            mask = mask * (extra["token_type_ids"] == 0)  # the utterance's own tokens, not its context
+        mask = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 

@@ -45,7 +45,8 @@ def split_features(model: EmotionModel, meld_dir: Path, split: str, cache_dir: P
     """
     cfg = model.config
     utts = load_split(meld_dir, split, context=cfg.text.context if cfg.text else 0,
-                      limit=cfg.provenance.get("limit_dialogues"))
+                      limit=cfg.provenance.get("limit_dialogues"),
+                      context_after=cfg.text.context_after if cfg.text else 0)
     media = [m for m in cfg.modalities if m != "text"]
     if media and not has_clips(meld_dir, split):
         log(f"{split}: the MELD.Raw clip folder is absent, so {', '.join(media)} is masked for every utterance")

@@ -17,6 +17,7 @@ SPLITS = {"train": ("train_sent_emo.csv", "train_splits"),
           "dev": ("dev_sent_emo.csv", "dev_splits_complete"),
           "test": ("test_sent_emo.csv", "output_repeated_splits_test")}
 COLUMNS = ["Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID"]
+SENTIMENTS = ("negative", "neutral", "positive")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class MeldUtterance:
     label: int
     context: str = ""
     clip: Path | None = None
+    sentiment: int = -1  # index into SENTIMENTS; -1 when the CSV has no Sentiment column
 
 
 def repair_text(text: str) -> str:
@@ -44,9 +46,10 @@ def _find(meld_dir: Path, name: str) -> Path | None:
     return None
 
 
-def load_split(meld_dir: str | Path, split: str, context: int = 0, limit: int | None = None
-               ) -> list[MeldUtterance]:
-    """Read one split, sorted by dialogue and utterance; `context` previous turns of the same dialogue attached.
+def load_split(meld_dir: str | Path, split: str, context: int = 0, limit: int | None = None,
+               context_after: int = 0) -> list[MeldUtterance]:
+    """Read one split, sorted by dialogue and utterance; `context` previous (and `context_after` next) turns of
+    the same dialogue attached.
 
     `limit` keeps the first N dialogues' worth of rows (for quick runs and tests).
     """
@@ -67,26 +70,37 @@ def load_split(meld_dir: str | Path, split: str, context: int = 0, limit: int | 
     table = table.sort_values(["Dialogue_ID", "Utterance_ID"], kind="stable")
     clip_dir = _find(meld_dir, clip_dir_name)
     label_index = {label: i for i, label in enumerate(LABELS)}
-    out: list[MeldUtterance] = []
-    history: list[tuple[str, str]] = []
-    last_dialogue = None
+    rows: list[tuple[int, int, str, str, int, int]] = []
+    sentiment_index = {s: i for i, s in enumerate(SENTIMENTS)}
+    dialogues = 0
     for row in table.itertuples(index=False):
         emotion = str(getattr(row, "Emotion")).strip().lower()
         if emotion not in label_index:
             raise UsageError(f"{csv}: unknown emotion {emotion!r} (dialogue {row.Dialogue_ID})")
         dialogue, utt = int(row.Dialogue_ID), int(row.Utterance_ID)
-        if dialogue != last_dialogue:
-            if limit is not None and len({u.dialogue_id for u in out}) >= limit:
+        if not rows or rows[-1][0] != dialogue:
+            if limit is not None and dialogues >= limit:
                 break
-            history, last_dialogue = [], dialogue
-        speaker, text = repair_text(row.Speaker), repair_text(row.Utterance)
+            dialogues += 1
+        sentiment = sentiment_index.get(str(getattr(row, "Sentiment", "")).strip().lower(), -1)
+        rows.append((dialogue, utt, repair_text(row.Speaker), repair_text(row.Utterance), label_index[emotion],
+                     sentiment))
+    out: list[MeldUtterance] = []
+    for i, (dialogue, utt, speaker, text, label, sentiment) in enumerate(rows):
+        start = i
+        while start > 0 and rows[start - 1][0] == dialogue and i - start < context:
+            start -= 1
+        end = i + 1
+        while end < len(rows) and rows[end][0] == dialogue and end - i - 1 < context_after:
+            end += 1
+        previous = [(r[2], r[3]) for r in rows[start:i]]
+        following = [(r[2], r[3]) for r in rows[i + 1:end]]
         clip = None
         if clip_dir is not None:
             candidate = clip_dir / f"dia{dialogue}_utt{utt}.mp4"
             clip = candidate if candidate.is_file() else None
-        out.append(MeldUtterance(dialogue, utt, speaker, text, label_index[emotion],
-                                 format_context(history, context), clip))
-        history.append((speaker, text))
+        out.append(MeldUtterance(dialogue, utt, speaker, text, label,
+                                 format_context(previous, context, following, context_after), clip, sentiment))
     return out
 
 

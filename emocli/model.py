@@ -17,11 +17,17 @@ FORMAT_VERSION = 1
 @dataclass
 class TextConfig:
     encoder: str = "minilm"
-    pooling: str = "mean"  # "cls" or "mean"
+    pooling: str = "mean"  # "cls", "mean" (all tokens) or "utterance" (mean over the utterance's own tokens)
     context: int = 0  # previous utterances given as a second segment
+    context_after: int = 0  # following utterances, appended to the second segment
+    ascii_quotes: bool = False  # typographic quotes/dashes/ellipses -> ASCII before tokenising
     max_length: int = 128
     dim: int = 384
     finetuned: bool = False  # model.safetensors also holds (some) text-encoder weights
+
+    @property
+    def uses_context(self) -> bool:
+        return self.context > 0 or self.context_after > 0
 
 
 @dataclass
@@ -180,7 +186,8 @@ class EmotionModel(nn.Module):
         self.encoders = nn.ModuleDict()
         if load_encoders:
             if config.text:
-                self.encoders["text"] = TextEncoder(config.text.encoder, config.text.pooling, config.text.max_length)
+                self.encoders["text"] = TextEncoder(config.text.encoder, config.text.pooling, config.text.max_length,
+                                                     config.text.ascii_quotes)
             if config.audio:
                 self.encoders["audio"] = AudioEncoder(config.audio.encoder, config.audio.max_seconds)
             if config.video:
@@ -210,7 +217,7 @@ class EmotionModel(nn.Module):
         dev, b = self.device, len(inputs)
         if m == "text":
             enc = self.encoders["text"]
-            contexts = [u.context for u in inputs] if self.config.text.context > 0 else None
+            contexts = [u.context for u in inputs] if self.config.text.uses_context else None
             tokens = enc.tokenize([u.text for u in inputs], contexts)
             features = enc(**{k: to_device(v, dev) for k, v in tokens.items()})
             return features, torch.tensor([bool(u.text) for u in inputs], device=dev)
@@ -250,7 +257,8 @@ class EmotionModel(nn.Module):
 
 def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encoder: str = AudioConfig.encoder,
                 video_encoder: str = VideoConfig.encoder, context: int = 0, pooling: str = "mean",
-                fusion: FusionConfig | None = None) -> ModelConfig:
+                fusion: FusionConfig | None = None, context_after: int = 0, ascii_quotes: bool = False
+                ) -> ModelConfig:
     """A config for new modalities/encoders, reading each encoder's width (and image size) from its config."""
     from transformers import AutoConfig
 
@@ -268,7 +276,8 @@ def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encod
         raise UsageError(f"modalities must be a non-empty subset of {', '.join(MODALITIES)}, not {modalities}")
     kw: dict = {"modalities": list(modalities), "fusion": fusion or FusionConfig()}
     if "text" in modalities:
-        kw["text"] = TextConfig(text_encoder, pooling, context, dim=encoder_config(text_encoder).hidden_size)
+        kw["text"] = TextConfig(text_encoder, pooling, context, context_after, ascii_quotes,
+                                dim=encoder_config(text_encoder).hidden_size)
     if "audio" in modalities:
         kw["audio"] = AudioConfig(audio_encoder, encoder_config(audio_encoder).hidden_size)
     if "video" in modalities:

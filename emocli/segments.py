@@ -21,21 +21,34 @@ class Utterance:
     context: str = ""
 
 
-def format_context(previous: list[tuple[str | None, str]], n: int) -> str:
-    """The last `n` previous (speaker, text) turns, most recent first, as one string ("" when n == 0)."""
-    if n <= 0 or not previous:
-        return ""
-    turns = previous[-n:][::-1]  # most recent first, so truncation drops the oldest turns
+FOLLOWING_SEPARATOR = " || "
+
+
+def _turns(turns: list[tuple[str | None, str]]) -> str:
     return CONTEXT_SEPARATOR.join(f"{spk}: {txt}" if spk else txt for spk, txt in turns)
 
 
-def make_utterances(cues: list[Cue], context: int = 0) -> list[Utterance]:
-    """One utterance per (valid, time-sorted) cue; context = the previous `context` cues of the same file."""
+def format_context(previous: list[tuple[str | None, str]], n: int,
+                   following: list[tuple[str | None, str]] | None = None, n_after: int = 0) -> str:
+    """Dialogue context as one string: the last `n` previous (speaker, text) turns, most recent first, then
+    (after " || ") the next `n_after` turns, nearest first. "" when there is none. Truncation (from the end)
+    therefore drops the farthest turns first."""
+    before = _turns(previous[-n:][::-1]) if n > 0 and previous else ""
+    after = _turns(following[:n_after]) if n_after > 0 and following else ""
+    if not after:
+        return before
+    return f"{before}{FOLLOWING_SEPARATOR}{after}"
+
+
+def make_utterances(cues: list[Cue], context: int = 0, context_after: int = 0) -> list[Utterance]:
+    """One utterance per (valid, time-sorted) cue; context = the previous `context` cues of the same file and,
+    with `context_after`, the next ones (a subtitle file is complete, so later cues are known)."""
     out = []
     for i, cue in enumerate(cues):
         previous = [(c.speaker, c.text) for c in cues[max(0, i - context):i]]
+        following = [(c.speaker, c.text) for c in cues[i + 1:i + 1 + context_after]]
         out.append(Utterance(cue.index, cue.start_s, cue.end_s, cue.text, cue.speaker,
-                             format_context(previous, context)))
+                             format_context(previous, context, following, context_after)))
     return out
 
 

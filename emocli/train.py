@@ -38,8 +38,13 @@ class TrainConfig:
     audio_encoder: str = AudioConfig.encoder
     video_encoder: str = VideoConfig.encoder
     context: int = 0  # previous utterances of the dialogue given to the text encoder
+    context_after: int = 0  # following utterances of the dialogue, too
     pooling: str = "mean"
+    ascii_quotes: bool = False  # typographic punctuation -> ASCII before tokenising
     finetune_layers: int = 0  # top text-encoder layers trained (0: frozen, cached features)
+    finetune_embeddings: bool = False  # also train the text encoder's embeddings (needs finetune_layers > 0)
+    label_smoothing: float = 0.0
+    sentiment_weight: float = 0.0  # auxiliary loss: MELD's sentiment label predicted from the text vector
     epochs: int = 30
     patience: int = 5  # epochs without a better dev weighted F1 before stopping
     batch_size: int = 32
@@ -88,13 +93,17 @@ def _text_layers(model: EmotionModel) -> nn.ModuleList:
     return layers
 
 
-def unfreeze_text_layers(model: EmotionModel, n: int) -> list[nn.Parameter]:
-    """Make the top `n` transformer layers of the text encoder trainable; returns their parameters."""
+def unfreeze_text_layers(model: EmotionModel, n: int, embeddings: bool = False) -> list[nn.Parameter]:
+    """Make the top `n` transformer layers (and, optionally, the embeddings) of the text encoder trainable;
+    returns their parameters."""
     layers = _text_layers(model)
     n = min(n, len(layers))
+    modules = list(layers[len(layers) - n:])
+    if embeddings:
+        modules.append(model.encoders["text"].model.embeddings)
     params = []
-    for layer in layers[len(layers) - n:]:
-        for p in layer.parameters():
+    for module in modules:
+        for p in module.parameters():
             p.requires_grad_(True)
             params.append(p)
     model.config.text.finetuned = n > 0
@@ -107,7 +116,7 @@ class TextBatcher:
     def __init__(self, model: EmotionModel, utterances: list[MeldUtterance]) -> None:
         self.encoder = model.encoders["text"]
         self.texts = [u.text for u in utterances]
-        self.contexts = [u.context for u in utterances] if model.config.text.context > 0 else None
+        self.contexts = [u.context for u in utterances] if model.config.text.uses_context else None
         self.device = model.device
 
     def tokens(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
@@ -144,15 +153,18 @@ class TrainStep(nn.Module):
     """What is trained, as one module (so DistributedDataParallel can average its gradients): the fusion head
     and, when fine-tuning, the text encoder (whose frozen layers take no gradient)."""
 
-    def __init__(self, head: nn.Module, text_encoder: nn.Module | None = None) -> None:
+    def __init__(self, head: nn.Module, text_encoder: nn.Module | None = None, sentiment: bool = False) -> None:
         super().__init__()
         self.head, self.text_encoder = head, text_encoder
+        # training-only auxiliary classifier (negative/neutral/positive) on the text vector; not saved
+        self.sentiment = nn.Linear(text_encoder.dim, 3) if sentiment and text_encoder is not None else None
 
     def forward(self, features: dict[str, torch.Tensor], present: torch.Tensor,
-                tokens: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+                tokens: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if tokens is not None:
             features = {**features, "text": self.text_encoder(**tokens)}
-        return self.head(features, present)[0]
+        aux = self.sentiment(features["text"]) if self.sentiment is not None else None
+        return self.head(features, present)[0], aux
 
 
 def distributed_setup(device: str) -> tuple[int, int, str]:
@@ -188,15 +200,19 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
                              f"--modalities text")
     if cfg.finetune_layers and "text" not in mods:
         raise UsageError("--finetune-layers needs the text modality")
+    if cfg.sentiment_weight and not cfg.finetune_layers:
+        raise UsageError("--sentiment-weight needs --finetune-layers (the auxiliary loss trains the text encoder)")
+    if cfg.finetune_embeddings and not cfg.finetune_layers:
+        raise UsageError("--finetune-embeddings needs --finetune-layers (at least 1)")
     set_seed(cfg.seed)
     torch.set_flush_denormal(True)  # tiny gradients late in training otherwise slow CPU epochs down several-fold
     fusion = FusionConfig(hidden=cfg.hidden, dropout=cfg.dropout, modality_dropout=cfg.modality_dropout)
     config = make_config(mods, cfg.text_encoder, cfg.audio_encoder, cfg.video_encoder, cfg.context, cfg.pooling,
-                         fusion)
+                         fusion, cfg.context_after, cfg.ascii_quotes)
     config.provenance = {"recipe": asdict(cfg), "limit_dialogues": cfg.limit_dialogues}
     set_seed(cfg.seed)
     model = EmotionModel(config).to(device)
-    data = {s: load_split(meld_dir, s, cfg.context, cfg.limit_dialogues) for s in ("train", "dev")}
+    data = {s: load_split(meld_dir, s, cfg.context, cfg.limit_dialogues, cfg.context_after) for s in ("train", "dev")}
     log(f"MELD train {len(data['train'])} / dev {len(data['dev'])} utterances; modalities {', '.join(mods)}")
 
     finetune = cfg.finetune_layers > 0
@@ -218,12 +234,16 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
     present_t = {s: torch.stack(present[s], 1) for s in present}
     labels = {s: np.array([u.label for u in data[s]]) for s in data}
 
-    encoder_params = unfreeze_text_layers(model, cfg.finetune_layers) if finetune else []
+    encoder_params = unfreeze_text_layers(model, cfg.finetune_layers, cfg.finetune_embeddings) if finetune else []
     text_batches = {s: TextBatcher(model, data[s]) for s in data} if finetune else {}
-    step: nn.Module = TrainStep(model.head, model.encoders["text"] if finetune else None)
+    use_sentiment = finetune and cfg.sentiment_weight > 0
+    step: nn.Module = TrainStep(model.head, model.encoders["text"] if finetune else None, use_sentiment).to(device)
     if world > 1:
         step = DistributedDataParallel(step, find_unused_parameters=True)
-    groups = [{"params": list(model.head.parameters()), "lr": cfg.lr}]
+    head_params = list(model.head.parameters())
+    if use_sentiment:
+        head_params += list(step.sentiment.parameters())
+    groups = [{"params": head_params, "lr": cfg.lr}]
     if encoder_params:
         groups.append({"params": encoder_params, "lr": cfg.encoder_lr})
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
@@ -233,9 +253,12 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
     warmup = max(1, int(0.06 * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels["train"], cfg.class_weighting).to(device))
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels["train"], cfg.class_weighting).to(device),
+                                  label_smoothing=cfg.label_smoothing)
     generator = torch.Generator().manual_seed(cfg.seed)
     y_train = torch.from_numpy(labels["train"])
+    s_train = torch.tensor([u.sentiment for u in data["train"]])
+    sentiment_loss = nn.CrossEntropyLoss(ignore_index=-1)
     lengths = np.array([len(u.text) + len(u.context) for u in data["train"]])  # characters: a token-count proxy
 
     best = {"weighted_f1": -1.0}
@@ -250,8 +273,10 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
         for idx in length_batches(order, lengths, cfg.batch_size, generator):
             feats = {m: f[idx].to(device) for m, f in features["train"].items() if f is not None}
             tokens = text_batches["train"].tokens(idx) if finetune else None
-            logits = step(feats, present_t["train"][idx].to(device), tokens)
+            logits, aux = step(feats, present_t["train"][idx].to(device), tokens)
             loss = loss_fn(logits, y_train[idx].to(device))
+            if aux is not None:
+                loss = loss + cfg.sentiment_weight * sentiment_loss(aux, s_train[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)

@@ -84,6 +84,8 @@ def test_utterance_context_is_previous_cues_most_recent_first():
     assert [u.context for u in utts] == ["", "A: one", "two | A: one"]
     assert make_utterances(cues, context=0)[2].context == ""
     assert format_context([("A", "x")], 0) == ""
+    after = make_utterances(cues, context=1, context_after=1)  # a subtitle file is complete: later cues are known
+    assert [u.context for u in after] == [" || two", "A: one || C: three", "two"]
 
 
 def test_frame_times_are_uniform_inside_the_cue():

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from emocli import LABELS
@@ -43,17 +45,34 @@ def test_meld_loader_reads_every_split_with_context():
     assert first.context == "" and second.context == f"{first.speaker}: {first.text}"
     assert third.context.startswith(f"{second.speaker}: {second.text} | ")
     assert all(0 <= u.label < len(LABELS) for u in dev)
+    both = load_split(MELD_DIR, "dev", context=1, context_after=1)
+    assert both[start].context == f" || {second.speaker}: {second.text}"  # first turn: only what follows
+    assert both[start + 1].context == f"{first.speaker}: {first.text} || {third.speaker}: {third.text}"
+    last = max(i for i in range(len(both)) if both[i].dialogue_id == both[start].dialogue_id)
+    assert " || " not in both[last].context  # nothing follows the dialogue's last turn
+    assert {u.sentiment for u in both} == {0, 1, 2}
 
 
 @needs_meld
 def test_train_and_evaluate_on_a_meld_slice_then_annotate(tmp_path, encoders, media_dir):
     run = tmp_path / "run"
+    # the shipped recipe's text options, on a slice
     result = invoke("train", "--meld", MELD_DIR, "--out", run, "--text-encoder", encoders["text"], "--context", "1",
-                    "--finetune-layers", "1", "--epochs", "2", "--limit-dialogues", "8", "--cache", tmp_path / "cache",
-                    "--device", "cpu", "-q")
+                    "--context-after", "1", "--pooling", "utterance", "--ascii-quotes", "--finetune-layers", "1",
+                    "--finetune-embeddings", "--sentiment-weight", "0.5", "--epochs", "2", "--limit-dialogues", "8",
+                    "--cache", tmp_path / "cache", "--device", "cpu", "-q")
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
-    assert config["modalities"] == ["text"] and config["text"]["context"] == 1 and config["text"]["finetuned"]
+    assert config["modalities"] == ["text"] and config["text"]["finetuned"]
+    assert (config["text"]["context"], config["text"]["context_after"], config["text"]["pooling"],
+            config["text"]["ascii_quotes"]) == (1, 1, "utterance", True)
+    stored = load_file(str(run / "model.safetensors"))
+    encoder_keys = [k for k in stored if k.startswith("text_encoder.")]
+    assert any("embeddings.word_embeddings" in k for k in encoder_keys)  # --finetune-embeddings
+    assert any("layer.1." in k for k in encoder_keys) and not any("layer.0." in k for k in encoder_keys)
+    assert all(stored[k].dtype == torch.float16 for k in encoder_keys)  # stored at half size
+    assert all(v.dtype == torch.float32 for k, v in stored.items() if k.startswith("head."))
+    assert not any("sentiment" in k for k in stored)  # the auxiliary head is training-only
     assert 0.0 <= config["provenance"]["dev_weighted_f1"] <= 1.0
 
     result = invoke("evaluate", run, "--meld", MELD_DIR, "--split", "dev", "--cache", tmp_path / "cache", "-q",
