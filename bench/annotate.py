@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from emocli.annotate import (AnnotateOptions, BatchPredictor, annotate, decode_chunks, find_jobs,  # noqa: E402
-                             load_model, prepare_job, resolve_device)
+from emocli.annotate import (AnnotateOptions, BatchPredictor, annotate, decode_chunks,  # noqa: E402
+                             decode_workers, find_jobs, load_model, prepare_job, resolve_device)
 from emocli.checkpoint import save_checkpoint  # noqa: E402
 from emocli.media import audio_command, decode_audio, ffmpeg_exe, probe, sample_frames  # noqa: E402
 from emocli.model import EmotionModel, FusionConfig, UtteranceInput, make_config  # noqa: E402
@@ -170,6 +170,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--vad", default="silero")
+    ap.add_argument("--decode-workers", type=int, default=None, help="default: one per 2 CPU cores")
     ap.add_argument("--naive", action="store_true", help="also time the naive per-utterance baseline")
     ap.add_argument("--naive-limit", type=int, default=None, help="time the naive baseline on the first N cues "
                     "only and scale to all cues (said so in the output)")
@@ -189,7 +190,8 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     options = AnnotateOptions(formats=["csv"], output_dir=args.workdir / "out", device=str(device),
-                              batch_size=args.batch_size, overwrite=True, vad=args.vad, progress=False)
+                              batch_size=args.batch_size, overwrite=True, vad=args.vad, progress=False,
+                              decode_workers=args.decode_workers)
     t = time.perf_counter()
     summary = annotate(find_jobs(video, subs, options.output_dir), model, options)
     sync()
@@ -202,6 +204,7 @@ def main() -> None:
                "date": time.strftime("%Y-%m-%d"), "video": f"{args.minutes:g} min {args.height}p {args.fps} fps",
                "cues": args.cues, "utterances": n, "model": args.model,
                "modalities": "+".join(model.config.modalities), "batch_size": args.batch_size,
+               "decode_workers": decode_workers(args.decode_workers),
                "load_s": round(load_s, 2), "annotate_s": round(annotate_s, 2),
                "utterances_per_s": round(n / annotate_s, 2), "episode_seconds_per_s": round(
                    probe(video).duration_s / annotate_s, 1)}

@@ -264,3 +264,21 @@ def test_info_lists_ffmpeg_and_model(trimodal_model):
     assert data["ffmpeg"] and "not found" not in data["ffmpeg"]
     assert data["model"]["modalities"] == ["text", "audio", "video"]
     assert data["device"] in ("cpu", "cuda")
+
+
+def test_parallel_chunk_decoding_matches_serial(media_dir, trimodal_model, six_cue_srt, monkeypatch):
+    """Several chunks decoding at once (each its own ffmpeg and, with silero, its own voice model) give the same
+    inputs, in the same order, as one at a time."""
+    import emocli.annotate as annotate_mod
+    from emocli.annotate import AnnotateOptions, annotate_video, load_model
+
+    monkeypatch.setattr(annotate_mod, "CHUNK_MAX_CUES", 2)  # six cues -> three chunks
+    model, _ = load_model(trimodal_model)
+    runs = {}
+    for workers in (1, 3):
+        result = annotate_video(media_dir / "both.mp4", six_cue_srt, model,
+                                AnnotateOptions(formats=[], progress=False, batch_size=1, decode_workers=workers))
+        runs[workers] = result.predictions
+    assert [p.index for p in runs[3]] == [p.index for p in runs[1]] == [1, 2, 3, 4, 5, 6]
+    assert np.allclose(np.stack([p.probabilities for p in runs[1]]),
+                       np.stack([p.probabilities for p in runs[3]]), atol=1e-6)

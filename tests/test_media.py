@@ -62,3 +62,30 @@ def test_energy_and_silero_vad_on_tone_and_silence(media_dir):
     assert not voiced_mask(silence, "energy").any()
     assert not voiced_mask(silence, "silero").any()
     assert voiced_mask(silence, "none").all()
+
+
+def test_batched_silero_matches_one_segment_at_a_time():
+    """Utterances of different lengths run side by side through silero give each one's own probabilities."""
+    import torch
+
+    from emocli.vad import SILERO_WINDOW, _silero, silero_probs, voiced_mask, voiced_masks
+
+    rng = np.random.default_rng(0)
+    segments = []
+    for n in (16_000 * 2 + 100, 5_000, 16_000 * 3, 700, 0):
+        t = np.arange(n) / 16_000
+        tone = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) * (np.arange(n) % 8_000 < 4_000)
+        segments.append((tone + 0.05 * rng.standard_normal(n)).astype(np.float32))
+    model = _silero()
+    batched = silero_probs(segments, batch_size=3)  # two batches
+    for seg, probs in zip(segments, batched):
+        model.reset_states()
+        with torch.inference_mode():
+            one = [model(torch.nn.functional.pad(torch.from_numpy(seg[s:s + SILERO_WINDOW]),
+                                                 (0, max(0, s + SILERO_WINDOW - len(seg)))), 16_000).item()
+                   for s in range(0, len(seg), SILERO_WINDOW)]
+        assert len(probs) == len(one)
+        assert np.allclose(probs, one, atol=1e-5)
+    assert max(p.max() for p in batched if len(p)) > 0.01  # real, non-zero probabilities were compared
+    for seg, mask in zip(segments, voiced_masks(segments)):
+        assert mask.shape == seg.shape and (mask == voiced_mask(seg, "silero")).all()
