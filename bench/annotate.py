@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from emocli.annotate import (AnnotateOptions, BatchPredictor, annotate, decode_chunks,  # noqa: E402
-                             decode_workers, find_jobs, load_model, prepare_job, resolve_device)
+                             amp_dtype, decode_workers, find_jobs, load_model, prepare_job,
+                             resolve_device)
 from emocli.checkpoint import save_checkpoint  # noqa: E402
 from emocli.media import audio_command, decode_audio, ffmpeg_exe, probe, sample_frames  # noqa: E402
 from emocli.model import EmotionModel, FusionConfig, UtteranceInput, make_config  # noqa: E402
@@ -111,7 +112,8 @@ def decode_floor(video: Path, modalities: list[str]) -> dict[str, float]:
     return out
 
 
-def compute_floor(model: EmotionModel, video: Path, subs: Path, batch_size: int, vad: str) -> tuple[float, int]:
+def compute_floor(model: EmotionModel, video: Path, subs: Path, batch_size: int, vad: str, precision: str
+                  ) -> tuple[float, int]:
     """Seconds of the model's batched forward passes alone over the same utterances (inputs decoded first)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -120,7 +122,7 @@ def compute_floor(model: EmotionModel, video: Path, subs: Path, batch_size: int,
     with ThreadPoolExecutor(1) as pool:
         inputs = [item for chunk in decode_chunks(prep, model, vad, pool) for _, item in chunk]
     inputs.sort(key=lambda u: (len(u.audio) if u.audio is not None else 0) + len(u.text))
-    predictor = BatchPredictor(model, batch_size)
+    predictor = BatchPredictor(model, batch_size, precision)
     predictor(inputs[:batch_size])  # warm-up
     sync()
     t = time.perf_counter()
@@ -129,13 +131,14 @@ def compute_floor(model: EmotionModel, video: Path, subs: Path, batch_size: int,
     return time.perf_counter() - t, len(inputs)
 
 
-def naive(model: EmotionModel, video: Path, subs: Path, limit: int | None, vad: str) -> tuple[float, int]:
+def naive(model: EmotionModel, video: Path, subs: Path, limit: int | None, vad: str, precision: str
+          ) -> tuple[float, int]:
     """One ffmpeg call per modality and one model call per utterance, for the first `limit` utterances."""
     job = find_jobs(video, subs)[0]
     prep = prepare_job(job, model)
     utts = prep.utterances[:limit] if limit else prep.utterances
     cfg, fps = model.config, prep.info.fps
-    predictor = BatchPredictor(model, 1)
+    predictor = BatchPredictor(model, 1, precision)
     t = time.perf_counter()
     for u in utts:
         item = UtteranceInput(text=u.text, context=u.context)
@@ -171,6 +174,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--vad", default="silero")
     ap.add_argument("--decode-workers", type=int, default=None, help="default: one per 2 CPU cores")
+    ap.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (annotate and compute floor)")
+    ap.add_argument("--naive-precision", default=None, help="the naive baseline's arithmetic (default: the same "
+                    "as --precision); fp32 is what research scripts run")
     ap.add_argument("--naive", action="store_true", help="also time the naive per-utterance baseline")
     ap.add_argument("--naive-limit", type=int, default=None, help="time the naive baseline on the first N cues "
                     "only and scale to all cues (said so in the output)")
@@ -191,7 +197,7 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats()
     options = AnnotateOptions(formats=["csv"], output_dir=args.workdir / "out", device=str(device),
                               batch_size=args.batch_size, overwrite=True, vad=args.vad, progress=False,
-                              decode_workers=args.decode_workers)
+                              decode_workers=args.decode_workers, precision=args.precision)
     t = time.perf_counter()
     summary = annotate(find_jobs(video, subs, options.output_dir), model, options)
     sync()
@@ -205,6 +211,7 @@ def main() -> None:
                "cues": args.cues, "utterances": n, "model": args.model,
                "modalities": "+".join(model.config.modalities), "batch_size": args.batch_size,
                "decode_workers": decode_workers(args.decode_workers),
+               "precision": str(amp_dtype(device, args.precision) or "float32").replace("torch.", ""),
                "load_s": round(load_s, 2), "annotate_s": round(annotate_s, 2),
                "utterances_per_s": round(n / annotate_s, 2), "episode_seconds_per_s": round(
                    probe(video).duration_s / annotate_s, 1)}
@@ -214,11 +221,13 @@ def main() -> None:
     if figures["decode_floor_s"] > 0:
         figures["x_decode_floor"] = round(annotate_s / figures["decode_floor_s"], 2)
     if not args.no_compute_floor:
-        floor, _ = compute_floor(model, video, subs, args.batch_size, args.vad)
+        floor, _ = compute_floor(model, video, subs, args.batch_size, args.vad, args.precision)
         figures["compute_floor_s"] = round(floor, 2)
         figures["x_compute_floor"] = round(annotate_s / floor, 2)
     if args.naive:
-        naive_s, measured = naive(model, video, subs, args.naive_limit, args.vad)
+        naive_precision = args.naive_precision or args.precision
+        naive_s, measured = naive(model, video, subs, args.naive_limit, args.vad, naive_precision)
+        figures["naive_precision"] = naive_precision
         scaled = naive_s * n / measured
         figures["naive_s"] = round(scaled, 2)
         figures["naive_measured_utterances"] = measured

@@ -51,6 +51,7 @@ class AnnotateOptions:
     color: bool = False  # SRT cues wrapped in <font color> per emotion
     plot: bool = False  # a timeline PNG per video
     decode_workers: int | None = None  # chunks decoded at once; None: one per 2 CPU cores
+    precision: str = "auto"  # model arithmetic: auto, fp32, bf16 or fp16 (see amp_dtype)
     progress: bool = True
     log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
 
@@ -113,11 +114,29 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return torch.device(spec)
 
 
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed precision on CUDA (bf16 where supported, else fp16); full precision on CPU."""
-    if device.type != "cuda":
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products natively (AVX512-BF16 or AMX), so bf16 is faster, not slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for model calls (None: full float32). auto: bf16 on CUDA (fp16 where bf16 is
+    unsupported) and on CPUs with native bf16; float32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp32":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision in ("bf16", "fp16"):
+        return torch.bfloat16 if precision == "bf16" else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
 
 
 def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu") -> tuple[EmotionModel, Path]:
@@ -299,9 +318,9 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
 class BatchPredictor:
     """Runs the model on lists of inputs in batches; a CUDA out-of-memory error halves the batch and retries."""
 
-    def __init__(self, model: EmotionModel, batch_size: int) -> None:
+    def __init__(self, model: EmotionModel, batch_size: int, precision: str = "auto") -> None:
         self.model, self.batch_size = model, max(1, batch_size)
-        self.amp = amp_dtype(model.device)
+        self.amp = amp_dtype(model.device, precision)
 
     def __call__(self, inputs: list[UtteranceInput]) -> tuple[np.ndarray, list[dict]]:
         probs, attn = [], []
@@ -343,8 +362,9 @@ def _length_key(pair: tuple) -> int:
 def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
              model_info: dict | None = None) -> RunSummary:
     """Annotate every job; failures are reported per video. Returns what happened to each."""
-    model_info = model_info or describe(model.config)
-    predictor = BatchPredictor(model, options.batch_size)
+    predictor = BatchPredictor(model, options.batch_size, options.precision)
+    model_info = {**(model_info or describe(model.config)),
+                  "precision": str(predictor.amp).replace("torch.", "") if predictor.amp else "float32"}
     messages: queue.Queue = queue.Queue(maxsize=3)  # bounded prefetch: memory stays bounded
     stop = threading.Event()
     producer = threading.Thread(target=_produce, args=(jobs, model, options, messages, stop), daemon=True)

@@ -59,6 +59,8 @@ def annotate(
                                               "next to each video."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Utterances per model call."),
+    precision: str = typer.Option("auto", "--precision", help="Model arithmetic: auto (bf16 on GPUs and on CPUs "
+                                  "with native bf16, else fp32), fp32, bf16 or fp16."),
     decode_workers: Optional[int] = typer.Option(None, "--decode-workers", min=1, help="Chunks of a video "
                                                  "decoded at once (default: one per 2 CPU cores)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos whose outputs already exist."),
@@ -104,7 +106,7 @@ def annotate(
     if attention and "json" not in fmt:
         fmt.append("json")  # attention weights live in the JSON
     options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
-                              decode_workers=decode_workers,
+                              decode_workers=decode_workers, precision=precision,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
                               progress=not quiet)
     if ray_address:

@@ -249,7 +249,8 @@ class EmotionModel(nn.Module):
         self.eval()
         with torch.autocast(self.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             features, present = self.encode(inputs)
-            logits, attention = self.head({k: v.float() for k, v in features.items()}, present)
+        # the small fusion head runs in float32: its attention weights then sum to 1 to float precision
+        logits, attention = self.head({k: v.float() for k, v in features.items()}, present)
         probs = torch.softmax(logits.float(), -1)
         return (probs.cpu().numpy(), {k: v.float().cpu().numpy() for k, v in attention.items()},
                 present.cpu().numpy())

@@ -89,7 +89,7 @@ def test_same_input_gives_same_output(media_dir, trimodal_model, six_cue_srt, tm
 def test_batch_size_does_not_change_results(media_dir, trimodal_model, six_cue_srt, tmp_path, name, atol):
     for bs in ("1", "5"):
         assert annotate(media_dir / name, trimodal_model, tmp_path / bs, "--subs", six_cue_srt,
-                        "--batch-size", bs, "--vad", "energy").exit_code == 0
+                        "--batch-size", bs, "--vad", "energy", "--precision", "fp32").exit_code == 0
     stem = Path(name).stem
     a = pd.read_csv(tmp_path / f"1/{stem}.emotions.csv")
     b = pd.read_csv(tmp_path / f"5/{stem}.emotions.csv")
@@ -282,3 +282,21 @@ def test_parallel_chunk_decoding_matches_serial(media_dir, trimodal_model, six_c
     assert [p.index for p in runs[3]] == [p.index for p in runs[1]] == [1, 2, 3, 4, 5, 6]
     assert np.allclose(np.stack([p.probabilities for p in runs[1]]),
                        np.stack([p.probabilities for p in runs[3]]), atol=1e-6)
+
+
+def test_precision_bf16_stays_close_to_fp32_and_is_recorded(media_dir, trimodal_model, six_cue_srt):
+    import torch
+
+    from emocli.annotate import AnnotateOptions, amp_dtype, annotate_video, cpu_has_native_bf16, load_model
+
+    assert amp_dtype(torch.device("cpu"), "auto") == (torch.bfloat16 if cpu_has_native_bf16() else None)
+    assert amp_dtype(torch.device("cpu"), "fp32") is None
+    model, _ = load_model(trimodal_model)
+    probs = {}
+    for precision in ("fp32", "bf16"):
+        result = annotate_video(media_dir / "both.mp4", six_cue_srt, model,
+                                AnnotateOptions(formats=[], progress=False, vad="energy", precision=precision))
+        assert result.model["precision"] == {"fp32": "float32", "bf16": "bfloat16"}[precision]
+        probs[precision] = np.stack([p.probabilities for p in result.predictions])
+    assert np.allclose(probs["fp32"], probs["bf16"], atol=0.05)
+    assert not np.array_equal(probs["fp32"], probs["bf16"])  # bf16 really ran
