@@ -208,8 +208,10 @@ def model_card(config: ModelConfig) -> str:
               "other genres, languages or written text.",
               "- Minority emotions (fear, disgust) are recognised far less reliably than neutral, joy or anger; "
               "see the per-class scores from `emocli evaluate`.",
-              "- Context comes from the previous subtitle cues, which may belong to another scene.", ""]
-    return "\n".join(lines)
+              "- Context comes from the neighbouring subtitle cues, which may belong to another scene."]
+    if prov.get("notes"):
+        lines += ["", "## Notes", "", *[f"- {note}" for note in prov["notes"]]]
+    return "\n".join(lines + [""])
 
 
 def record_scores(directory: str | Path, split: str, metrics: dict) -> None:

@@ -300,3 +300,27 @@ def test_precision_bf16_stays_close_to_fp32_and_is_recorded(media_dir, trimodal_
         probs[precision] = np.stack([p.probabilities for p in result.predictions])
     assert np.allclose(probs["fp32"], probs["bf16"], atol=0.05)
     assert not np.array_equal(probs["fp32"], probs["bf16"])  # bf16 really ran
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_every_result(trimodal_model, monkeypatch):
+    import torch
+
+    from emocli.annotate import BatchPredictor, load_model
+    from emocli.model import UtteranceInput
+
+    model, _ = load_model(trimodal_model)
+    items = [UtteranceInput(text=f"line {i}, said loudly" * (i % 3 + 1)) for i in range(7)]
+    expected, _ = BatchPredictor(model, 1, "fp32")(items)
+    real_predict, sizes = model.predict, []
+
+    def predict(batch, amp=None):  # a GPU that holds at most 2 utterances at once
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_predict(batch, amp)
+
+    monkeypatch.setattr(model, "predict", predict)
+    predictor = BatchPredictor(model, 8, "fp32")
+    probs, _ = predictor(items)
+    assert predictor.batch_size == 2 and sizes[:3] == [7, 4, 2]
+    assert np.allclose(probs, expected, atol=1e-5)
