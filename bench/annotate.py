@@ -35,8 +35,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from emocli.annotate import (AnnotateOptions, BatchPredictor, annotate, decode_chunks,  # noqa: E402
-                             amp_dtype, decode_workers, find_jobs, load_model, prepare_job,
-                             resolve_device)
+                             amp_dtype, decode_workers, find_jobs, load_model, precision_name,
+                             prepare_job, resolve_device)
 from emocli.checkpoint import save_checkpoint  # noqa: E402
 from emocli.media import audio_command, decode_audio, ffmpeg_exe, probe, sample_frames  # noqa: E402
 from emocli.model import EmotionModel, FusionConfig, UtteranceInput, make_config  # noqa: E402
@@ -211,7 +211,7 @@ def main() -> None:
                "cues": args.cues, "utterances": n, "model": args.model,
                "modalities": "+".join(model.config.modalities), "batch_size": args.batch_size,
                "decode_workers": decode_workers(args.decode_workers),
-               "precision": str(amp_dtype(device, args.precision) or "float32").replace("torch.", ""),
+               "precision": precision_name(amp_dtype(device, args.precision)),
                "load_s": round(load_s, 2), "annotate_s": round(annotate_s, 2),
                "utterances_per_s": round(n / annotate_s, 2), "episode_seconds_per_s": round(
                    probe(video).duration_s / annotate_s, 1)}

@@ -139,6 +139,11 @@ def amp_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | No
     return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How outputs and benchmarks name the arithmetic `amp_dtype` chose."""
+    return str(dtype).replace("torch.", "") if dtype is not None else "float32"
+
+
 def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu") -> tuple[EmotionModel, Path]:
     """Load --model (a directory or a Hugging Face repo id), or the installed default; a clear error if none."""
     directory = resolve_model(model_dir) if model_dir else default_model_dir()
@@ -231,10 +236,8 @@ def _decode_chunk(prep: _Prepared, model: EmotionModel, vad: str, chunk: list[Ut
     want_video = cfg.video is not None and info.has_video
     start_s = chunk[0].start_s
     end_s = max(u.end_s for u in chunk)
-    audio_job = None
-    if want_audio:
-        audio_job = pool.submit(_audio_and_voice, video, chunk, vad) if pool is not None else \
-            _audio_and_voice(video, chunk, vad)
+    # with a pool, the audio decodes beside the frames; without one (parallel chunks), after them
+    audio_future = pool.submit(_audio_and_voice, video, chunk, vad) if want_audio and pool is not None else None
     frames = None
     if want_video:
         n = cfg.video.frames
@@ -243,9 +246,10 @@ def _decode_chunk(prep: _Prepared, model: EmotionModel, vad: str, chunk: list[Ut
                                duration_s=end_s - start_s + 1.0 / info.fps)
         if frames is not None:
             frames = frames.reshape(len(chunk), n, *frames.shape[1:])
-    audio = None
-    if audio_job is not None:
-        audio = audio_job.result() if pool is not None else audio_job
+    if audio_future is not None:
+        audio = audio_future.result()
+    else:
+        audio = _audio_and_voice(video, chunk, vad) if want_audio else None
     items = []
     for k, u in enumerate(chunk):
         item = UtteranceInput(text=u.text, context=u.context)
@@ -278,7 +282,6 @@ def decode_chunks(prep: _Prepared, model: EmotionModel, vad: str, pool: ThreadPo
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emocli-decode") as chunk_pool:
         in_flight: collections.deque = collections.deque()
         for chunk in chunks:
-            # each chunk's audio runs in its own decode thread here, so decoders never wait on a shared pool
             in_flight.append(chunk_pool.submit(_decode_chunk, prep, model, vad, chunk, None))
             if len(in_flight) >= workers:
                 yield in_flight.popleft().result()
@@ -364,7 +367,7 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
     """Annotate every job; failures are reported per video. Returns what happened to each."""
     predictor = BatchPredictor(model, options.batch_size, options.precision)
     model_info = {**(model_info or describe(model.config)),
-                  "precision": str(predictor.amp).replace("torch.", "") if predictor.amp else "float32"}
+                  "precision": precision_name(predictor.amp)}
     messages: queue.Queue = queue.Queue(maxsize=3)  # bounded prefetch: memory stays bounded
     stop = threading.Event()
     producer = threading.Thread(target=_produce, args=(jobs, model, options, messages, stop), daemon=True)

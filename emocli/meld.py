@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from . import LABELS
 from .errors import UsageError
-from .segments import format_context
+from .segments import dialogue_contexts
 
 #: split -> (annotation CSV, clip folder inside MELD.Raw)
 SPLITS = {"train": ("train_sent_emo.csv", "train_splits"),
@@ -85,22 +86,16 @@ def load_split(meld_dir: str | Path, split: str, context: int = 0, limit: int | 
         sentiment = sentiment_index.get(str(getattr(row, "Sentiment", "")).strip().lower(), -1)
         rows.append((dialogue, utt, repair_text(row.Speaker), repair_text(row.Utterance), label_index[emotion],
                      sentiment))
+    contexts: list[str] = []
+    for _, group in itertools.groupby(rows, key=lambda r: r[0]):  # rows are sorted by dialogue
+        contexts += dialogue_contexts([(r[2], r[3]) for r in group], context, context_after)
     out: list[MeldUtterance] = []
-    for i, (dialogue, utt, speaker, text, label, sentiment) in enumerate(rows):
-        start = i
-        while start > 0 and rows[start - 1][0] == dialogue and i - start < context:
-            start -= 1
-        end = i + 1
-        while end < len(rows) and rows[end][0] == dialogue and end - i - 1 < context_after:
-            end += 1
-        previous = [(r[2], r[3]) for r in rows[start:i]]
-        following = [(r[2], r[3]) for r in rows[i + 1:end]]
+    for (dialogue, utt, speaker, text, label, sentiment), ctx in zip(rows, contexts):
         clip = None
         if clip_dir is not None:
             candidate = clip_dir / f"dia{dialogue}_utt{utt}.mp4"
             clip = candidate if candidate.is_file() else None
-        out.append(MeldUtterance(dialogue, utt, speaker, text, label,
-                                 format_context(previous, context, following, context_after), clip, sentiment))
+        out.append(MeldUtterance(dialogue, utt, speaker, text, label, ctx, clip, sentiment))
     return out
 
 

@@ -40,16 +40,19 @@ def format_context(previous: list[tuple[str | None, str]], n: int,
     return f"{before}{FOLLOWING_SEPARATOR}{after}"
 
 
+def dialogue_contexts(turns: list[tuple[str | None, str]], n: int, n_after: int = 0) -> list[str]:
+    """The context string of every turn of one dialogue (or one subtitle file): its `n` previous and `n_after`
+    following turns, as `format_context` writes them."""
+    return [format_context(turns[max(0, i - n):i], n, turns[i + 1:i + 1 + n_after], n_after)
+            for i in range(len(turns))]
+
+
 def make_utterances(cues: list[Cue], context: int = 0, context_after: int = 0) -> list[Utterance]:
     """One utterance per (valid, time-sorted) cue; context = the previous `context` cues of the same file and,
     with `context_after`, the next ones (a subtitle file is complete, so later cues are known)."""
-    out = []
-    for i, cue in enumerate(cues):
-        previous = [(c.speaker, c.text) for c in cues[max(0, i - context):i]]
-        following = [(c.speaker, c.text) for c in cues[i + 1:i + 1 + context_after]]
-        out.append(Utterance(cue.index, cue.start_s, cue.end_s, cue.text, cue.speaker,
-                             format_context(previous, context, following, context_after)))
-    return out
+    contexts = dialogue_contexts([(c.speaker, c.text) for c in cues], context, context_after)
+    return [Utterance(cue.index, cue.start_s, cue.end_s, cue.text, cue.speaker, ctx)
+            for cue, ctx in zip(cues, contexts)]
 
 
 def frame_times(start_s: float, end_s: float, n: int = 8) -> list[float]:

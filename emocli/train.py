@@ -25,7 +25,7 @@ from .checkpoint import model_card, model_state, save_checkpoint
 from .errors import UsageError
 from .evaluate import compute_metrics
 from .features import compute_features, default_cache_dir
-from .meld import MeldUtterance, has_clips, load_split
+from .meld import SENTIMENTS, MeldUtterance, has_clips, load_split
 from .model import AudioConfig, EmotionModel, FusionConfig, VideoConfig, head_logits, make_config
 
 
@@ -157,7 +157,8 @@ class TrainStep(nn.Module):
         super().__init__()
         self.head, self.text_encoder = head, text_encoder
         # training-only auxiliary classifier (negative/neutral/positive) on the text vector; not saved
-        self.sentiment = nn.Linear(text_encoder.dim, 3) if sentiment and text_encoder is not None else None
+        self.sentiment = (nn.Linear(text_encoder.dim, len(SENTIMENTS)) if sentiment and text_encoder is not None
+                          else None)
 
     def forward(self, features: dict[str, torch.Tensor], present: torch.Tensor,
                 tokens: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:

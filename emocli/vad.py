@@ -41,15 +41,7 @@ def voiced_mask(audio: np.ndarray, method: str = "silero") -> np.ndarray:
         rms = np.sqrt((padded.reshape(frames, ENERGY_FRAME) ** 2).mean(1) + 1e-12)
         loud = 20 * np.log10(rms) > ENERGY_THRESHOLD_DBFS
         return np.repeat(loud, ENERGY_FRAME)[:n]
-    import torch
-    from silero_vad import get_speech_timestamps
-
-    mask = np.zeros(n, dtype=bool)
-    with torch.inference_mode():
-        for span in get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(audio)), _silero(),
-                                          sampling_rate=SAMPLE_RATE_HZ):
-            mask[span["start"]:span["end"]] = True
-    return mask
+    return voiced_masks([audio], method)[0]
 
 
 SILERO_WINDOW = 512  # samples per silero step at 16 kHz
