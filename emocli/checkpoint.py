@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from . import LABELS, MODALITIES
 from .errors import UsageError
-from .model import FORMAT_VERSION, EmotionModel, ModelConfig
+from .model import FORMAT_VERSION, EmotionModel, EnsembleModel, ModelConfig
 from .writers import _FILE_MODE, atomic_write
 
 CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
@@ -89,20 +90,71 @@ def model_state(model: EmotionModel) -> dict[str, torch.Tensor]:
 def save_checkpoint(model: EmotionModel, directory: str | Path, card: str | None = None,
                     state: dict[str, torch.Tensor] | None = None) -> Path:
     """Write a checkpoint directory (each file atomically)."""
-    directory = Path(directory)
+    return _write_checkpoint(Path(directory), model.config, state if state is not None else model_state(model),
+                             card)
+
+
+def _write_checkpoint(directory: Path, config: ModelConfig, tensors: dict[str, torch.Tensor],
+                      card: str | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = state if state is not None else model_state(model)
     # fine-tuned encoder weights are stored as float16 (half the size; loaded back into float32 parameters,
     # which moves dev scores by well under 0.001), the small fusion head stays float32
-    tensors = {k: v.half() if k.startswith("text_encoder.") and v.dtype == torch.float32 else v
+    tensors = {k: v.half() if "text_encoder." in k and v.dtype == torch.float32 else v.contiguous()
                for k, v in tensors.items()}
     tmp = directory / f".{WEIGHTS_FILE}.tmp"
     save_file(tensors, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
     os.chmod(tmp, _FILE_MODE)  # like every file emocli writes, not owner-only
     os.replace(tmp, directory / WEIGHTS_FILE)
-    atomic_write(directory / CONFIG_FILE, json.dumps(model.config.to_dict(), indent=2) + "\n")
-    atomic_write(directory / CARD_FILE, card or model_card(model.config))
+    atomic_write(directory / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+    atomic_write(directory / CARD_FILE, card or model_card(config))
     return directory
+
+
+#: provenance of a single run that does not describe an ensemble of runs
+_RUN_ONLY = ("dev_weighted_f1", "test_weighted_f1", "dev_metrics", "test_metrics", "history", "trained",
+             "git_commit", "train_seconds", "notes")
+
+
+def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list[str] | None = None) -> Path:
+    """Combine trained checkpoints of one config (e.g. seeds of one recipe) into one ensemble checkpoint.
+
+    The members' probabilities are averaged at prediction time; their weights are stored side by side
+    (`member{i}.` prefixes) in one model.safetensors.
+    """
+    runs = [Path(d) for d in run_dirs]
+    if len(runs) < 2:
+        raise UsageError("an ensemble needs at least two checkpoints")
+    configs = [read_config(d) for d in runs]
+    for run, config in zip(runs, configs):
+        if config.members > 1:
+            raise UsageError(f"{run} is already an ensemble; combine its single-model checkpoints instead")
+        load_checkpoint(run, load_encoders=False)  # refuses weights that do not match their config
+
+    def shape(config: ModelConfig) -> dict:
+        return {k: v for k, v in config.to_dict().items() if k != "provenance"}
+
+    for run, config in zip(runs[1:], configs[1:]):
+        differ = sorted(k for k in set(shape(config)) | set(shape(configs[0]))
+                        if shape(config).get(k) != shape(configs[0]).get(k))
+        if differ:
+            raise UsageError(f"{run} and {runs[0]} differ in {', '.join(differ)}: only models of one config "
+                             f"(the same modalities, encoders and options) can be ensembled")
+    tensors = {}
+    for i, run in enumerate(runs):
+        tensors.update({f"member{i}.{k}": v for k, v in load_file(str(run / WEIGHTS_FILE)).items()})
+    first = configs[0].provenance
+    provenance = {k: v for k, v in first.items() if k not in _RUN_ONLY}
+    provenance["recipe"] = {k: v for k, v in first.get("recipe", {}).items() if k != "seed"}
+    provenance["ensemble"] = [{"checkpoint": str(run), "seed": c.provenance.get("recipe", {}).get("seed"),
+                               "dev_weighted_f1": c.provenance.get("dev_weighted_f1"),
+                               "train_seconds": c.provenance.get("train_seconds")} for run, c in zip(runs, configs)]
+    seconds = [m["train_seconds"] for m in provenance["ensemble"]]
+    if all(seconds):
+        provenance["train_seconds"] = round(sum(seconds), 1)
+    if notes:
+        provenance["notes"] = list(notes)
+    config = replace(configs[0], provenance=provenance, members=len(runs))
+    return _write_checkpoint(Path(directory), config, tensors)
 
 
 def read_config(directory: str | Path) -> ModelConfig:
@@ -135,8 +187,9 @@ def read_config(directory: str | Path) -> ModelConfig:
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
-                    load_encoders: bool = True) -> EmotionModel:
-    """Rebuild a model from a checkpoint directory; refuses a mismatched or truncated model.safetensors."""
+                    load_encoders: bool = True) -> EmotionModel | EnsembleModel:
+    """Rebuild a model (or an ensemble) from a checkpoint directory; refuses a mismatched or truncated
+    model.safetensors."""
     directory = Path(directory)
     config = read_config(directory)
     weights = directory / WEIGHTS_FILE
@@ -146,7 +199,23 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
         state = load_file(str(weights))  # safetensors: never unpickles
     except (SafetensorError, OSError, ValueError) as exc:
         raise UsageError(f"{weights} is truncated or corrupt ({str(exc).splitlines()[0]})") from None
-    model = EmotionModel(config, load_encoders=load_encoders)
+    if config.members == 1:
+        return _build_model(config, state, weights, load_encoders).to(device).eval()
+    members: list[EmotionModel] = []
+    for i in range(config.members):
+        prefix = f"member{i}."
+        own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not own:
+            raise UsageError(f"{weights} does not match {CONFIG_FILE}: no weights for member {i} of "
+                             f"{config.members}")
+        members.append(_build_model(replace(config, members=1), own, weights, load_encoders,
+                                    members[0].encoders if members else None))
+    return EnsembleModel(config, members).to(device).eval()
+
+
+def _build_model(config: ModelConfig, state: dict[str, torch.Tensor], weights: Path, load_encoders: bool,
+                 share=None) -> EmotionModel:
+    model = EmotionModel(config, load_encoders=load_encoders, share=share)
     head_state = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
     expected = model.head.state_dict()
     missing = sorted(set(expected) - set(head_state))
@@ -167,7 +236,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
             raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder "
                              f"{config.text.encoder!r} ({bad[0]})")
         enc.load_state_dict(text_state, strict=False)
-    return model.to(device).eval()
+    return model
 
 
 def model_card(config: ModelConfig) -> str:
@@ -191,17 +260,28 @@ def model_card(config: ModelConfig) -> str:
     recipe = prov.get("recipe")
     if recipe:
         lines += ["", "## Recipe", "", "```json", json.dumps(recipe, indent=2), "```"]
-        if prov.get("train_seconds"):
+        if prov.get("train_seconds") and not prov.get("ensemble"):
             lines.append(f"Training took {prov['train_seconds'] / 60:.1f} min (torch {prov.get('torch')}, "
                          f"{prov.get('world_size', 1)} process(es)), {prov.get('trained', '')}, commit "
                          f"{prov.get('git_commit')}.")
+    members = prov.get("ensemble")
+    if members:
+        lines += ["", "## Ensemble", "", f"{len(members)} models of this recipe, trained with different seeds; "
+                  "their probabilities are averaged.", "", "| member | seed | dev weighted F1 | training time |",
+                  "|---|---|---|---|"]
+        lines += [f"| {i} | {m.get('seed')} | {m.get('dev_weighted_f1')} | "
+                  + (f"{m['train_seconds'] / 60:.1f} min" if m.get("train_seconds") else "-") + " |"
+                  for i, m in enumerate(members)]
+        if prov.get("train_seconds"):
+            lines.append(f"\nTraining took {prov['train_seconds'] / 60:.1f} min in all (torch {prov.get('torch')}).")
     scores = [(s, prov[f"{s}_metrics"]) for s in ("dev", "test") if f"{s}_metrics" in prov]
     if scores:
         lines += ["", "## Scores (MELD, utterance-level, 7 classes)", "",
                   "| split | utterances | accuracy | weighted F1 | macro F1 |", "|---|---|---|---|---|"]
         lines += [f"| {s} | {m.get('n', '')} | {m['accuracy']:.4f} | {m['weighted_f1']:.4f} | {m['macro_f1']:.4f} |"
                   for s, m in scores]
-        lines += ["", "Dev chose the model (best epoch); test was evaluated once, afterwards, with "
+        lines += ["", "Dev chose the model (best epoch" + (", and the members" if members else "") +
+                  "); test was evaluated once, afterwards, with "
                   "`emocli evaluate MODEL --meld MELD --split test --record`."]
     lines += ["", "## Limits", "",
               "- Trained on MELD (the TV series Friends): spoken, conversational English. Expect lower accuracy on "
@@ -229,6 +309,8 @@ def record_scores(directory: str | Path, split: str, metrics: dict) -> None:
 def describe(config: ModelConfig, directory: Path | None = None) -> dict:
     """A small summary of a model for output metadata and `emocli info`."""
     out = {"path": str(directory) if directory else None, "modalities": list(config.modalities)}
+    if config.members > 1:
+        out["members"] = config.members
     for m in config.modalities:
         out[f"{m}_encoder"] = getattr(config, m).encoder
     for key in ("name", "dev_weighted_f1", "test_weighted_f1"):

@@ -327,6 +327,27 @@ def evaluate(
         _say(f"recorded {split} scores in {run_dir}/config.json and README.md")
 
 
+@app.command()
+@handle_errors
+def ensemble(
+    runs: list[Path] = typer.Argument(..., help="Two or more checkpoint directories of one config.",
+                                      show_default=False),
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+) -> None:
+    """Combine checkpoints of one recipe (e.g. trained with different seeds) into one model that averages
+    their probabilities.
+
+    Example:
+
+      emocli ensemble runs/seed0 runs/seed2 --out runs/ensemble
+    """
+    from .checkpoint import save_ensemble
+
+    directory = save_ensemble(runs, out, note)
+    _say(f"written: {directory} (an ensemble of {len(runs)} models)")
+
+
 def main() -> None:
     """Console-script entry point."""
     argv = sys.argv[1:]

@@ -18,7 +18,7 @@ from .checkpoint import WEIGHTS_FILE, load_checkpoint
 from .errors import UsageError
 from .features import compute_features, default_cache_dir, file_sha256
 from .meld import has_clips, load_split
-from .model import EmotionModel, head_logits
+from .model import EmotionModel, EnsembleModel, head_logits
 from .writers import atomic_write, save_figure
 
 
@@ -84,18 +84,17 @@ def plot_confusion(matrix: np.ndarray, path: Path, title: str) -> None:
     save_figure(fig, path)
 
 
-def ablation_table(model: EmotionModel, features: dict[str, torch.Tensor], present: torch.Tensor,
+def ablation_table(modalities: list[str], predict: Callable[[torch.Tensor], torch.Tensor], present: torch.Tensor,
                    labels: np.ndarray) -> list[dict]:
-    """Metrics for every non-empty subset of the model's modalities (the others masked)."""
-    mods = model.config.modalities
+    """Metrics for every non-empty subset of the modalities (the others masked); `predict(present) -> scores`."""
     rows = []
-    for k in range(1, len(mods) + 1):
-        for subset in itertools.combinations(mods, k):
-            keep = torch.tensor([m in subset for m in mods])
+    for k in range(1, len(modalities) + 1):
+        for subset in itertools.combinations(modalities, k):
+            keep = torch.tensor([m in subset for m in modalities])
             masked = present & keep
             usable = masked.any(1)  # an utterance with none of the subset present is predicted from nothing
-            logits = head_logits(model.head, features, torch.where(usable.unsqueeze(1), masked, keep))
-            metrics = compute_metrics(labels, logits.argmax(1).numpy())
+            scores = predict(torch.where(usable.unsqueeze(1), masked, keep))
+            metrics = compute_metrics(labels, scores.argmax(1).numpy())
             rows.append({"modalities": "+".join(subset), "accuracy": metrics["accuracy"],
                          "weighted_f1": metrics["weighted_f1"], "macro_f1": metrics["macro_f1"],
                          "utterances_with_data": int(usable.sum())})
@@ -120,12 +119,23 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
     out = Path(output_dir) if output_dir else run_dir / f"eval-{split}"
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     model = load_checkpoint(run_dir, device)
+    members = list(model.members) if isinstance(model, EnsembleModel) else [model]
     weights_key = file_sha256(run_dir / WEIGHTS_FILE) if model.config.text and model.config.text.finetuned else ""
-    features, present, labels = split_features(model, meld_dir, split, cache, vad, progress, log, weights_key)
-    logits = head_logits(model.head, features, present)
-    preds = logits.argmax(1).numpy()
+    heads = []
+    for i, member in enumerate(members):
+        # an ensemble's fine-tuned text encoders differ per member, so do their cached features
+        key = f"{weights_key}:member{i}" if weights_key and len(members) > 1 else weights_key
+        features, present, labels = split_features(member, meld_dir, split, cache, vad, progress, log, key)
+        heads.append((member.head, features))
+
+    def predict(mask: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, averaged over an ensemble's members."""
+        return sum(torch.softmax(head_logits(head, feats, mask), 1) for head, feats in heads) / len(heads)
+
+    preds = predict(present).argmax(1).numpy()
     metrics = compute_metrics(labels, preds)
     metrics.update({"split": split, "checkpoint": str(run_dir), "modalities": model.config.modalities,
+                    "members": len(members),
                     "modalities_present": {m: int(present[:, i].sum()) for i, m in
                                            enumerate(model.config.modalities)}})
     matrix = confusion_matrix(labels, preds, labels=list(range(len(LABELS))))
@@ -135,7 +145,7 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
     plot_confusion(matrix, out / "confusion_matrix.png",
                    f"{run_dir.name} on MELD {split}: weighted F1 {metrics['weighted_f1']:.3f}")
     if ablations:
-        rows = ablation_table(model, features, present, labels)
+        rows = ablation_table(model.config.modalities, predict, present, labels)
         metrics["ablations"] = rows
         atomic_write(out / "ablations.md", ablation_markdown(rows, split))
     atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -145,7 +155,9 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
 
 def metrics_text(metrics: dict) -> str:
     """A human-readable summary: headline scores, per-class table, ablations."""
-    lines = [f"MELD {metrics['split']} ({metrics['n']} utterances, modalities {'+'.join(metrics['modalities'])}): "
+    members = f", an ensemble of {metrics['members']}" if metrics.get("members", 1) > 1 else ""
+    lines = [f"MELD {metrics['split']} ({metrics['n']} utterances, modalities {'+'.join(metrics['modalities'])}"
+             f"{members}): "
              f"accuracy {metrics['accuracy']:.4f}, weighted F1 {metrics['weighted_f1']:.4f}, "
              f"macro F1 {metrics['macro_f1']:.4f}", "",
              f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]

@@ -67,6 +67,7 @@ class ModelConfig:
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     format_version: int = FORMAT_VERSION
     provenance: dict = field(default_factory=dict)
+    members: int = 1  # >1: an ensemble of that many models of this config, their probabilities averaged
 
     def __post_init__(self) -> None:
         self.modalities = [m for m in MODALITIES if m in self.modalities]
@@ -84,7 +85,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         kinds = {"text": TextConfig, "audio": AudioConfig, "video": VideoConfig}
-        kwargs = {k: v for k, v in data.items() if k in ("modalities", "labels", "format_version", "provenance")}
+        kwargs = {k: v for k, v in data.items()
+                  if k in ("modalities", "labels", "format_version", "provenance", "members")}
         for m, kind in kinds.items():
             if data.get(m) is not None:
                 kwargs[m] = kind(**data[m])
@@ -179,18 +181,21 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 class EmotionModel(nn.Module):
     """Encoders + fusion head; `predict` goes from raw utterance inputs to probabilities."""
 
-    def __init__(self, config: ModelConfig, load_encoders: bool = True) -> None:
+    def __init__(self, config: ModelConfig, load_encoders: bool = True, share: nn.ModuleDict | None = None) -> None:
+        """`share`: another model's encoders, reused for every modality whose encoder is frozen (ensembles)."""
         super().__init__()
         self.config = config
         self.head = FusionHead(config)
         self.encoders = nn.ModuleDict()
         if load_encoders:
-            if config.text:
+            if share is not None:
+                self.encoders.update({m: e for m, e in share.items() if not (m == "text" and config.text.finetuned)})
+            if config.text and "text" not in self.encoders:
                 self.encoders["text"] = TextEncoder(config.text.encoder, config.text.pooling, config.text.max_length,
                                                      config.text.ascii_quotes)
-            if config.audio:
+            if config.audio and "audio" not in self.encoders:
                 self.encoders["audio"] = AudioEncoder(config.audio.encoder, config.audio.max_seconds)
-            if config.video:
+            if config.video and "video" not in self.encoders:
                 self.encoders["video"] = VideoEncoder(config.video.encoder)
             for m, enc in self.encoders.items():
                 expected = getattr(config, m).dim
@@ -203,14 +208,6 @@ class EmotionModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.head.parameters()).device
-
-    def encode(self, inputs: list[UtteranceInput]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Run the encoders on a batch: returns (features per modality, present mask [B, n_modalities])."""
-        features, present = {}, []
-        for m in self.config.modalities:
-            features[m], p = self.encode_modality(m, inputs)
-            present.append(p)
-        return features, torch.stack(present, 1)
 
     def encode_modality(self, m: str, inputs: list[UtteranceInput]) -> tuple[torch.Tensor, torch.Tensor]:
         """One modality's features ([B, D], video [B, F, D]) and present mask [B]; absent inputs give zeros."""
@@ -242,18 +239,64 @@ class EmotionModel(nn.Module):
             seq[torch.tensor(have, device=dev)] = enc(frames).to(seq.dtype)
         return seq, torch.tensor([u.frames is not None for u in inputs], device=dev)
 
+    def logits(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None,
+               shared: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Logits [B, 7], attention weights and present mask; `shared` holds modalities already encoded."""
+        with torch.autocast(self.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            encoded = [(shared or {}).get(m) or self.encode_modality(m, inputs) for m in self.config.modalities]
+        features = {m: f for m, (f, _) in zip(self.config.modalities, encoded)}
+        present = torch.stack([p for _, p in encoded], 1)
+        # the small fusion head runs in float32: its attention weights then sum to 1 to float precision
+        logits, attention = self.head({k: v.float() for k, v in features.items()}, present)
+        return logits.float(), attention, present
+
     @torch.inference_mode()
     def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """Probabilities [B, 7], attention weights per key, and the present mask [B, n_modalities]."""
         self.eval()
+        logits, attention, present = self.logits(inputs, amp_dtype)
+        return (torch.softmax(logits, -1).cpu().numpy(),
+                {k: v.float().cpu().numpy() for k, v in attention.items()}, present.cpu().numpy())
+
+
+class EnsembleModel(nn.Module):
+    """Several models of one config (e.g. seeds of one recipe) whose probabilities are averaged.
+
+    Frozen encoders are shared: only a fine-tuned text encoder runs once per member.
+    """
+
+    def __init__(self, config: ModelConfig, members: list[EmotionModel]) -> None:
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(members)
+        self.encoders = members[0].encoders
+
+    @property
+    def device(self) -> torch.device:
+        return self.members[0].device
+
+    def own_modalities(self) -> set[str]:
+        """Modalities each member encodes itself (a fine-tuned text encoder); the rest are encoded once."""
+        return {"text"} if self.config.text and self.config.text.finetuned else set()
+
+    @torch.inference_mode()
+    def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
+                ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """The members' mean probabilities and mean attention weights, and the present mask."""
+        self.eval()
+        first = self.members[0]
         with torch.autocast(self.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            features, present = self.encode(inputs)
-        # the small fusion head runs in float32: its attention weights then sum to 1 to float precision
-        logits, attention = self.head({k: v.float() for k, v in features.items()}, present)
-        probs = torch.softmax(logits.float(), -1)
-        return (probs.cpu().numpy(), {k: v.float().cpu().numpy() for k, v in attention.items()},
-                present.cpu().numpy())
+            shared = {m: first.encode_modality(m, inputs) for m in self.config.modalities
+                      if m not in self.own_modalities()}
+        probs, attention = 0.0, {}
+        for member in self.members:
+            logits, att, present = member.logits(inputs, amp_dtype, shared)
+            probs = probs + torch.softmax(logits, -1) / len(self.members)
+            for k, v in att.items():
+                attention[k] = attention.get(k, 0.0) + v.float() / len(self.members)
+        return (probs.cpu().numpy(), {k: v.cpu().numpy() for k, v in attention.items()}, present.cpu().numpy())
 
 
 def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encoder: str = AudioConfig.encoder,

@@ -152,6 +152,16 @@ def test_trimodal_training_on_synthetic_clips_and_ablations(tmp_path, encoders):
     metrics = json.loads((run / "eval-test/metrics.json").read_text())
     assert len(metrics["ablations"]) == 7 and metrics["n"] == 12
 
+    # an ensemble evaluates through the same path; a model twice over scores exactly as the model alone
+    result = invoke("ensemble", run, run, "--out", tmp_path / "twice")
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", tmp_path / "twice", "--meld", meld, "--split", "test", "--ablations", "--cache",
+                    tmp_path / "cache", "--vad", "energy", "-q")
+    assert result.exit_code == 0 and "an ensemble of 2" in result.output, result.output
+    twice = json.loads((tmp_path / "twice/eval-test/metrics.json").read_text())
+    assert twice["members"] == 2
+    assert twice["ablations"] == metrics["ablations"] and twice["per_class"] == metrics["per_class"]
+
 
 def test_media_modalities_without_clips_are_refused(tmp_path, encoders):
     (tmp_path / "meld").mkdir()
