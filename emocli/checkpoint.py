@@ -70,9 +70,9 @@ def list_models(extra: list[Path] | None = None) -> list[dict]:
             prov = config.provenance
             found.append({"path": str(directory), "default": default is not None and
                           directory.resolve() == default.resolve(), "modalities": config.modalities,
-                          "dev_weighted_f1": prov.get("dev_weighted_f1"),
+                          "members": config.members, "dev_weighted_f1": prov.get("dev_weighted_f1"),
                           "test_weighted_f1": prov.get("test_weighted_f1"),
-                          "size_mb": round(sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 2**20,
+                          "size_mb": round(sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 1e6,
                                            1)})
     return found
 

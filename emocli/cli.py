@@ -218,7 +218,8 @@ def models(
             typer.echo(f"  {m['path']}: unusable ({m['error']})")
             continue
         score = lambda k: f"{m[k]:.3f}" if isinstance(m.get(k), (int, float)) else "-"  # noqa: E731
-        typer.echo(f"{'*' if m['default'] else ' '} {m['path']}  [{'+'.join(m['modalities'])}]  "
+        members = f", ensemble of {m['members']}" if m.get("members", 1) > 1 else ""
+        typer.echo(f"{'*' if m['default'] else ' '} {m['path']}  [{'+'.join(m['modalities'])}{members}]  "
                    f"dev wF1 {score('dev_weighted_f1')}  test wF1 {score('test_weighted_f1')}  {m['size_mb']} MB")
 
 

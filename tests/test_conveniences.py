@@ -94,9 +94,14 @@ def test_models_lists_checkpoints_with_scores(tmp_path, encoders):
     build_checkpoint(tmp_path / "runs" / "a", encoders, ["text"])
     (tmp_path / "runs" / "broken").mkdir()
     (tmp_path / "runs" / "broken" / "config.json").write_text("{not json")
+    result = invoke("ensemble", tmp_path / "runs" / "a", build_checkpoint(tmp_path / "b", encoders, ["text"], seed=1),
+                    "--out", tmp_path / "runs" / "pair")
+    assert result.exit_code == 0, result.output
     result = invoke("models", tmp_path / "runs", "--json")
     found = {m["path"].split("/")[-1]: m for m in json.loads(result.output)}
     assert found["a"]["modalities"] == ["text"] and "error" in found["broken"]
+    assert (found["a"]["members"], found["pair"]["members"]) == (1, 2)
+    assert "[text, ensemble of 2]" in invoke("models", tmp_path / "runs").output
 
 
 def test_info_says_where_each_modality_runs(trimodal_model):
