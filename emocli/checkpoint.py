@@ -125,23 +125,18 @@ def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list
     if len(runs) < 2:
         raise UsageError("an ensemble needs at least two checkpoints")
     configs = [read_config(d) for d in runs]
-    for run, config in zip(runs, configs):
+    shapes = [{k: v for k, v in c.to_dict().items() if k != "provenance"} for c in configs]
+    tensors = {}
+    for i, (run, config, shape) in enumerate(zip(runs, configs, shapes)):
         if config.members > 1:
             raise UsageError(f"{run} is already an ensemble; combine its single-model checkpoints instead")
-        load_checkpoint(run, load_encoders=False)  # refuses weights that do not match their config
-
-    def shape(config: ModelConfig) -> dict:
-        return {k: v for k, v in config.to_dict().items() if k != "provenance"}
-
-    for run, config in zip(runs[1:], configs[1:]):
-        differ = sorted(k for k in set(shape(config)) | set(shape(configs[0]))
-                        if shape(config).get(k) != shape(configs[0]).get(k))
+        differ = sorted(k for k in set(shape) | set(shapes[0]) if shape.get(k) != shapes[0].get(k))
         if differ:
             raise UsageError(f"{run} and {runs[0]} differ in {', '.join(differ)}: only models of one config "
                              f"(the same modalities, encoders and options) can be ensembled")
-    tensors = {}
-    for i, run in enumerate(runs):
-        tensors.update({f"member{i}.{k}": v for k, v in load_file(str(run / WEIGHTS_FILE)).items()})
+        weights, state = _read_weights(run)
+        _build_model(config, state, weights, load_encoders=False)  # refuses weights that do not fit their config
+        tensors.update({f"member{i}.{k}": v for k, v in state.items()})
     first = configs[0].provenance
     provenance = {k: v for k, v in first.items() if k not in _RUN_ONLY}
     provenance["recipe"] = {k: v for k, v in first.get("recipe", {}).items() if k != "seed"}
@@ -192,13 +187,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
     model.safetensors."""
     directory = Path(directory)
     config = read_config(directory)
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise UsageError(f"{directory} has no {WEIGHTS_FILE}")
-    try:
-        state = load_file(str(weights))  # safetensors: never unpickles
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise UsageError(f"{weights} is truncated or corrupt ({str(exc).splitlines()[0]})") from None
+    weights, state = _read_weights(directory)
     if config.members == 1:
         return _build_model(config, state, weights, load_encoders).to(device).eval()
     members: list[EmotionModel] = []
@@ -211,6 +200,16 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
         members.append(_build_model(replace(config, members=1), own, weights, load_encoders,
                                     members[0].encoders if members else None))
     return EnsembleModel(config, members).to(device).eval()
+
+
+def _read_weights(directory: Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise UsageError(f"{directory} has no {WEIGHTS_FILE}")
+    try:
+        return weights, load_file(str(weights))  # safetensors: never unpickles
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UsageError(f"{weights} is truncated or corrupt ({str(exc).splitlines()[0]})") from None
 
 
 def _build_model(config: ModelConfig, state: dict[str, torch.Tensor], weights: Path, load_encoders: bool,

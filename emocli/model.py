@@ -75,6 +75,12 @@ class ModelConfig:
             if getattr(self, m) is None:
                 setattr(self, m, {"text": TextConfig, "audio": AudioConfig, "video": VideoConfig}[m]())
 
+    @property
+    def tuned_modalities(self) -> set[str]:
+        """Modalities whose encoder weights belong to this model (a fine-tuned text encoder); the others are frozen
+        and can be shared between models."""
+        return {"text"} if self.text and self.text.finetuned else set()
+
     def to_dict(self) -> dict:
         out = asdict(self)
         for m in MODALITIES:
@@ -189,7 +195,7 @@ class EmotionModel(nn.Module):
         self.encoders = nn.ModuleDict()
         if load_encoders:
             if share is not None:
-                self.encoders.update({m: e for m, e in share.items() if not (m == "text" and config.text.finetuned)})
+                self.encoders.update({m: e for m, e in share.items() if m not in config.tuned_modalities})
             if config.text and "text" not in self.encoders:
                 self.encoders["text"] = TextEncoder(config.text.encoder, config.text.pooling, config.text.max_length,
                                                      config.text.ascii_quotes)
@@ -277,10 +283,6 @@ class EnsembleModel(nn.Module):
     def device(self) -> torch.device:
         return self.members[0].device
 
-    def own_modalities(self) -> set[str]:
-        """Modalities each member encodes itself (a fine-tuned text encoder); the rest are encoded once."""
-        return {"text"} if self.config.text and self.config.text.finetuned else set()
-
     @torch.inference_mode()
     def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -289,7 +291,7 @@ class EnsembleModel(nn.Module):
         first = self.members[0]
         with torch.autocast(self.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             shared = {m: first.encode_modality(m, inputs) for m in self.config.modalities
-                      if m not in self.own_modalities()}
+                      if m not in self.config.tuned_modalities}
         probs, attention = 0.0, {}
         for member in self.members:
             logits, att, present = member.logits(inputs, amp_dtype, shared)
