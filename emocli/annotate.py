@@ -25,6 +25,7 @@ from tqdm import tqdm
 from . import LABELS
 from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint, resolve_model
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
+from .int8 import quantize_text_encoders, use_pytorch
 from .media import SAMPLE_RATE_HZ, VIDEO_EXTENSIONS, MediaInfo, decode_audio, probe, sample_frames
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, frame_times, make_utterances
@@ -51,7 +52,7 @@ class AnnotateOptions:
     color: bool = False  # SRT cues wrapped in <font color> per emotion
     plot: bool = False  # a timeline PNG per video
     decode_workers: int | None = None  # chunks decoded at once; None: one per 2 CPU cores
-    precision: str = "auto"  # model arithmetic: auto, fp32, bf16 or fp16 (see amp_dtype)
+    precision: str = "auto"  # model arithmetic: auto, fp32, bf16, fp16 or int8 (see amp_dtype)
     progress: bool = True
     log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
 
@@ -114,7 +115,7 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return torch.device(spec)
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -127,9 +128,12 @@ def cpu_has_native_bf16() -> bool:
 
 def amp_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for model calls (None: full float32). auto: bf16 on CUDA (fp16 where bf16 is
-    unsupported) and on CPUs with native bf16; float32 elsewhere."""
+    unsupported) and on CPUs with native bf16; float32 elsewhere. int8 (CPU only) is for the text encoder
+    (int8.py); the rest of the model then runs as with auto."""
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "int8" and device.type != "cpu":
+        raise UsageError("--precision int8 runs on the CPU only; on a GPU use bf16 or fp16")
     if precision == "fp32":
         return None
     if precision in ("bf16", "fp16"):
@@ -139,9 +143,12 @@ def amp_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | No
     return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
 
 
-def precision_name(dtype: torch.dtype | None) -> str:
-    """How outputs and benchmarks name the arithmetic `amp_dtype` chose."""
-    return str(dtype).replace("torch.", "") if dtype is not None else "float32"
+def precision_name(dtype: torch.dtype | None, precision: str = "auto", modalities: list[str] | None = None) -> str:
+    """How outputs and benchmarks name the arithmetic: `amp_dtype`'s choice, and int8 for the text encoder."""
+    name = str(dtype).replace("torch.", "") if dtype is not None else "float32"
+    if precision == "int8":
+        return "int8" if modalities == ["text"] else f"int8 text encoder, {name} elsewhere"
+    return name
 
 
 def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu") -> tuple[EmotionModel, Path]:
@@ -321,9 +328,16 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
 class BatchPredictor:
     """Runs the model on lists of inputs in batches; a CUDA out-of-memory error halves the batch and retries."""
 
-    def __init__(self, model: EmotionModel, batch_size: int, precision: str = "auto") -> None:
+    def __init__(self, model: EmotionModel, batch_size: int, precision: str = "auto",
+                 log: Callable[[str], None] | None = None) -> None:
         self.model, self.batch_size = model, max(1, batch_size)
         self.amp = amp_dtype(model.device, precision)
+        # the predictor sets the model's arithmetic: int8 swaps its text encoders for quantised graphs
+        if precision == "int8":
+            quantize_text_encoders(model, log)
+        else:
+            use_pytorch(model)
+        self.precision = precision_name(self.amp, precision, model.config.modalities)
 
     def __call__(self, inputs: list[UtteranceInput]) -> tuple[np.ndarray, list[dict]]:
         probs, attn = [], []
@@ -365,9 +379,8 @@ def _length_key(pair: tuple) -> int:
 def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
              model_info: dict | None = None) -> RunSummary:
     """Annotate every job; failures are reported per video. Returns what happened to each."""
-    predictor = BatchPredictor(model, options.batch_size, options.precision)
-    model_info = {**(model_info or describe(model.config)),
-                  "precision": precision_name(predictor.amp)}
+    predictor = BatchPredictor(model, options.batch_size, options.precision, options.log)
+    model_info = {**(model_info or describe(model.config)), "precision": predictor.precision}
     messages: queue.Queue = queue.Queue(maxsize=3)  # bounded prefetch: memory stays bounded
     stop = threading.Event()
     producer = threading.Thread(target=_produce, args=(jobs, model, options, messages, stop), daemon=True)

@@ -101,6 +101,7 @@ class TextEncoder(nn.Module):
         _freeze(self.model)
         self.pooling, self.max_length = pooling, max_length
         self.dim = int(self.model.config.hidden_size)
+        self.onnx = None  # set by int8.quantize_text_encoders: an int8 ONNX Runtime graph used instead of `model`
 
     def tokenize(self, texts: list[str], contexts: list[str] | None = None) -> dict[str, torch.Tensor]:
         """Token ids for utterances (first segment) and their dialogue context (second segment, truncated first)."""
@@ -114,7 +115,10 @@ class TextEncoder(nn.Module):
                               return_tensors="pt")
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        if self.onnx is not None:
+            hidden = self.onnx(input_ids=input_ids, attention_mask=attention_mask, **extra).to(input_ids.device)
+        else:
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask

@@ -37,12 +37,16 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 
 
 def split_features(model: EmotionModel, meld_dir: Path, split: str, cache_dir: Path | None, vad: str = "silero",
-                   progress: bool = True, log: Callable[[str], None] = print, weights_key: str = ""
-                   ) -> tuple[dict[str, torch.Tensor], torch.Tensor, np.ndarray]:
+                   progress: bool = True, log: Callable[[str], None] = print, weights_key: str = "",
+                   precision: str = "fp32") -> tuple[dict[str, torch.Tensor], torch.Tensor, np.ndarray]:
     """Features of every modality of the model for one split (cached), the present mask and the labels.
 
     `weights_key` identifies fine-tuned text-encoder weights (their features cannot be shared with others).
+    `precision`: the encoders' arithmetic, as for annotate (int8: the text encoders must already be quantised).
     """
+    from .annotate import amp_dtype
+
+    amp = amp_dtype(model.device, precision)
     cfg = model.config
     utts = load_split(meld_dir, split, context=cfg.text.context if cfg.text else 0,
                       limit=cfg.provenance.get("limit_dialogues"),
@@ -53,8 +57,10 @@ def split_features(model: EmotionModel, meld_dir: Path, split: str, cache_dir: P
     features, present = {}, []
     for m in cfg.modalities:
         extra = weights_key if m == "text" and cfg.text.finetuned else ""
+        if precision != "fp32":  # float32 features keep their old cache keys
+            extra += f"|{precision}"
         features[m], p = compute_features(model, m, utts, split, cache_dir, vad, progress=progress, log=log,
-                                          extra_key=extra)
+                                          extra_key=extra, amp_dtype=amp)
         present.append(p)
     labels = np.array([u.label for u in utts])
     return features, torch.stack(present, 1), labels
@@ -109,33 +115,53 @@ def ablation_markdown(rows: list[dict], split: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", ablations: bool = False,
-             output_dir: str | Path | None = None, cache_dir: str | Path | None = None, device: str = "cpu",
-             vad: str = "silero", progress: bool = True, log: Callable[[str], None] = print) -> dict:
-    """Evaluate a checkpoint on a MELD split; writes metrics.json, confusion_matrix.{csv,png} (and ablations)."""
-    run_dir, meld_dir = Path(run_dir), Path(meld_dir)
-    if not meld_dir.is_dir():
-        raise UsageError(f"MELD folder not found: {meld_dir}")
-    out = Path(output_dir) if output_dir else run_dir / f"eval-{split}"
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    model = load_checkpoint(run_dir, device)
+def split_predictor(model: EmotionModel | EnsembleModel, run_dir: Path, meld_dir: Path, split: str,
+                    cache: Path | None, vad: str = "silero", progress: bool = True,
+                    log: Callable[[str], None] = print, precision: str = "fp32"
+                    ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, np.ndarray]:
+    """Encode a split once (per ensemble member) and return `predict(present mask) -> probabilities [N, 7]`
+    (the members' mean), the split's present mask and its labels. int8 quantises the text encoders first."""
+    if precision == "int8":
+        from .int8 import quantize_text_encoders
+
+        quantize_text_encoders(model, log, split_threads=False)  # the members are encoded one after another
     members = list(model.members) if isinstance(model, EnsembleModel) else [model]
     weights_key = file_sha256(run_dir / WEIGHTS_FILE) if model.config.text and model.config.text.finetuned else ""
     heads = []
     for i, member in enumerate(members):
         # an ensemble's fine-tuned text encoders differ per member, so do their cached features
         key = f"{weights_key}:member{i}" if weights_key and len(members) > 1 else weights_key
-        features, present, labels = split_features(member, meld_dir, split, cache, vad, progress, log, key)
+        features, present, labels = split_features(member, meld_dir, split, cache, vad, progress, log, key,
+                                                   precision)
         heads.append((member.head, features))
 
     def predict(mask: torch.Tensor) -> torch.Tensor:
         """Class probabilities, averaged over an ensemble's members."""
         return sum(torch.softmax(head_logits(head, feats, mask), 1) for head, feats in heads) / len(heads)
 
+    return predict, present, labels
+
+
+def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", ablations: bool = False,
+             output_dir: str | Path | None = None, cache_dir: str | Path | None = None, device: str = "cpu",
+             vad: str = "silero", progress: bool = True, log: Callable[[str], None] = print,
+             precision: str = "fp32") -> dict:
+    """Evaluate a checkpoint on a MELD split; writes metrics.json, confusion_matrix.{csv,png} (and ablations).
+
+    `precision`: the encoders' arithmetic (fp32, the reference; bf16, fp16 or int8 to measure what annotate's
+    faster modes cost). The fusion head always runs in float32, as in annotate."""
+    run_dir, meld_dir = Path(run_dir), Path(meld_dir)
+    if not meld_dir.is_dir():
+        raise UsageError(f"MELD folder not found: {meld_dir}")
+    out = Path(output_dir) if output_dir else run_dir / f"eval-{split}"
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    model = load_checkpoint(run_dir, device)
+    predict, present, labels = split_predictor(model, run_dir, meld_dir, split, cache, vad, progress, log, precision)
+    members = len(model.members) if isinstance(model, EnsembleModel) else 1
     preds = predict(present).argmax(1).numpy()
     metrics = compute_metrics(labels, preds)
     metrics.update({"split": split, "checkpoint": str(run_dir), "modalities": model.config.modalities,
-                    "members": len(members),
+                    "members": members, "precision": precision,
                     "modalities_present": {m: int(present[:, i].sum()) for i, m in
                                            enumerate(model.config.modalities)}})
     matrix = confusion_matrix(labels, preds, labels=list(range(len(LABELS))))
@@ -156,6 +182,8 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
 def metrics_text(metrics: dict) -> str:
     """A human-readable summary: headline scores, per-class table, ablations."""
     members = f", an ensemble of {metrics['members']}" if metrics.get("members", 1) > 1 else ""
+    if metrics.get("precision", "fp32") != "fp32":
+        members += f", encoders in {metrics['precision']}"
     lines = [f"MELD {metrics['split']} ({metrics['n']} utterances, modalities {'+'.join(metrics['modalities'])}"
              f"{members}): "
              f"accuracy {metrics['accuracy']:.4f}, weighted F1 {metrics['weighted_f1']:.4f}, "

@@ -96,8 +96,11 @@ def _batches(items: list, size: int) -> Iterable[list]:
 
 def compute_features(model: EmotionModel, modality: str, utterances: list[MeldUtterance], split: str,
                      cache_dir: Path | None, vad: str = "silero", batch_size: int = 32, progress: bool = True,
-                     log: Callable[[str], None] = print, extra_key: str = "") -> tuple[torch.Tensor, torch.Tensor]:
-    """Features [N, D] ([N, F, D] for video) and a present mask [N] for one modality, from the cache if there."""
+                     log: Callable[[str], None] = print, extra_key: str = "", amp_dtype: torch.dtype | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features [N, D] ([N, F, D] for video) and a present mask [N] for one modality, from the cache if there.
+
+    `amp_dtype`: autocast the encoder to it (None: float32); `extra_key` must then tell the arithmetic apart."""
     key = cache_key(model, modality, utterances, vad, extra_key)
     file = cache_dir / f"{split}-{modality}-{key}.safetensors" if cache_dir else None
     if file is not None and file.is_file():
@@ -109,7 +112,8 @@ def compute_features(model: EmotionModel, modality: str, utterances: list[MeldUt
     for batch in _batches(utterances, batch_size):
         inputs = [clip_input(u, [modality], cfg.video.frames if cfg.video else 8,
                              cfg.video.image_size if cfg.video else 224, vad) for u in batch]
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(model.device.type, dtype=amp_dtype,
+                                                    enabled=amp_dtype is not None):
             f, p = model.encode_modality(modality, inputs)
         feats.append(f.float().cpu())
         present.append(p.cpu())

@@ -25,6 +25,12 @@ def collect_info(model_dir: str | Path | None = None) -> dict:
         out["torchaudio"] = torchaudio.__version__
     except Exception as exc:  # report, do not fail: torchaudio is optional at run time
         out["torchaudio"] = f"unavailable ({type(exc).__name__})"
+    try:
+        import onnxruntime
+
+        out["onnxruntime"] = f"{onnxruntime.__version__} (for --precision int8)"
+    except ImportError:
+        out["onnxruntime"] = "not installed (--precision int8 unavailable)"
     cuda = torch.cuda.is_available()
     out["cuda_available"] = cuda
     out["gpu"] = torch.cuda.get_device_name(0) if cuda else None

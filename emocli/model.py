@@ -261,7 +261,8 @@ class EmotionModel(nn.Module):
     def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """Probabilities [B, 7], attention weights per key, and the present mask [B, n_modalities]."""
-        self.eval()
+        if self.training:  # eval() walks every submodule: not on each batch
+            self.eval()
         logits, attention, present = self.logits(inputs, amp_dtype)
         return (torch.softmax(logits, -1).cpu().numpy(),
                 {k: v.float().cpu().numpy() for k, v in attention.items()}, present.cpu().numpy())
@@ -287,18 +288,37 @@ class EnsembleModel(nn.Module):
     def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """The members' mean probabilities and mean attention weights, and the present mask."""
-        self.eval()
+        if self.training:  # eval() walks every submodule: not on each batch
+            self.eval()
         first = self.members[0]
         with torch.autocast(self.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             shared = {m: first.encode_modality(m, inputs) for m in self.config.modalities
                       if m not in self.config.tuned_modalities}
+        own = self._encode_tuned_concurrently(inputs)
         probs, attention = 0.0, {}
-        for member in self.members:
-            logits, att, present = member.logits(inputs, amp_dtype, shared)
+        for member, mine in zip(self.members, own):
+            logits, att, present = member.logits(inputs, amp_dtype, {**shared, **mine})
             probs = probs + torch.softmax(logits, -1) / len(self.members)
             for k, v in att.items():
                 attention[k] = attention.get(k, 0.0) + v.float() / len(self.members)
         return (probs.cpu().numpy(), {k: v.cpu().numpy() for k, v in attention.items()}, present.cpu().numpy())
+
+    def _encode_tuned_concurrently(self, inputs: list[UtteranceInput]) -> list[dict]:
+        """Each member's own encoders run at once, one thread per member, when they run outside PyTorch (int8 text
+        encoders in ONNX Runtime, which releases the GIL and splits the cores between them); else nothing here."""
+        tuned = [m for m in self.config.modalities if m in self.config.tuned_modalities]
+        if not tuned or any(getattr(mb.encoders[m], "onnx", None) is None for mb in self.members for m in tuned):
+            return [{} for _ in self.members]
+        if getattr(self, "_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(len(self.members), thread_name_prefix="emocli-member")
+
+        def encode(member: EmotionModel) -> dict:
+            with torch.inference_mode():
+                return {m: member.encode_modality(m, inputs) for m in tuned}
+
+        return list(self._pool.map(encode, self.members))
 
 
 def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encoder: str = AudioConfig.encoder,

@@ -264,6 +264,7 @@ def test_info_lists_ffmpeg_and_model(trimodal_model):
     assert data["ffmpeg"] and "not found" not in data["ffmpeg"]
     assert data["model"]["modalities"] == ["text", "audio", "video"]
     assert data["device"] in ("cpu", "cuda")
+    assert data["onnxruntime"].endswith("(for --precision int8)")  # a core dependency
 
 
 def test_parallel_chunk_decoding_matches_serial(media_dir, trimodal_model, six_cue_srt, monkeypatch):

@@ -54,7 +54,7 @@ def test_meld_loader_reads_every_split_with_context():
 
 
 @needs_meld
-def test_train_and_evaluate_on_a_meld_slice_then_annotate(tmp_path, encoders, media_dir):
+def test_train_and_evaluate_on_a_meld_slice_then_annotate(tmp_path, encoders, media_dir, monkeypatch):
     run = tmp_path / "run"
     # the shipped recipe's text options, on a slice
     result = invoke("train", "--meld", MELD_DIR, "--out", run, "--text-encoder", encoders["text"], "--context", "1",
@@ -88,6 +88,18 @@ def test_train_and_evaluate_on_a_meld_slice_then_annotate(tmp_path, encoders, me
     matrix = pd.read_csv(run / "eval-dev/confusion_matrix.csv", index_col=0)
     assert matrix.to_numpy().sum() == metrics["n"]
     assert (run / "eval-dev/confusion_matrix.png").stat().st_size > 10_000
+
+    # what annotate --precision int8 costs is measurable the same way, with features cached apart
+    monkeypatch.setenv("EMOCLI_CACHE", str(tmp_path / "emocli-cache"))
+    result = invoke("evaluate", run, "--meld", MELD_DIR, "--split", "dev", "--cache", tmp_path / "cache", "-q",
+                    "--precision", "int8", "-o", tmp_path / "eval-int8")
+    assert result.exit_code == 0, result.output
+    assert "encoders in int8" in result.output
+    quantized = json.loads((tmp_path / "eval-int8/metrics.json").read_text())
+    assert quantized["precision"] == "int8" and quantized["n"] == metrics["n"]
+    assert quantized["weighted_f1"] == pytest.approx(metrics["weighted_f1"], abs=0.1)
+    assert len(list((tmp_path / "emocli-cache/int8").glob("*.onnx"))) == 1
+    assert len(list((tmp_path / "cache").glob("dev-text-*.safetensors"))) == 2  # float32 and int8 features
 
     subs = write_srt(tmp_path / "s.srt", [(0.5, 2.0, "I hate you!"), (2.5, 4.0, "Oh, that's wonderful news!")])
     result = invoke("annotate", media_dir / "both.mp4", "--subs", subs, "--model", run, "-o", tmp_path, "-q")
