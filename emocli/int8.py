@@ -69,9 +69,8 @@ class OnnxEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a truncated or foreign cache file: say which, so it can be deleted
-            raise EmocliError(f"cannot load the int8 text encoder {path}: {str(exc).splitlines()[0]} "
-                              f"(delete the file to rebuild it)") from None
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            raise EmocliError(f"cannot load the int8 text encoder {path}: {str(exc).splitlines()[0]}") from None
         self.names, self.path = list(names), path
 
     def __call__(self, **inputs: torch.Tensor) -> torch.Tensor:
@@ -101,11 +100,16 @@ def quantize_text_encoders(model: torch.nn.Module, log: Callable[[str], None] | 
             continue
         names = [n for n in INPUT_NAMES if n in enc.tokenizer.model_input_names]
         path = root / f"{weights_key(enc.model, names)}.onnx"
-        if not path.is_file():
+        if path.is_file():
+            try:
+                enc.onnx = OnnxEncoder(path, names, threads)
+            except EmocliError:  # a damaged cache file (e.g. a full disk): build it again
+                path.unlink()
+        if enc.onnx is None:
             if log:
                 log(f"int8: quantising the text encoder (once; cached in {root})")
             export_quantized(enc.model, names, path)
-        enc.onnx = OnnxEncoder(path, names, threads)
+            enc.onnx = OnnxEncoder(path, names, threads)
         paths.append(path)
     return paths
 

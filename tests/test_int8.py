@@ -53,12 +53,20 @@ def test_int8_tracks_float32_whatever_the_padding_and_is_built_once(text_model, 
     def no_export(*args, **kwargs):
         raise AssertionError("exported again although the graph is cached")
 
+    export = int8.export_quantized
     monkeypatch.setattr(int8, "export_quantized", no_export)
     again, _ = load_model(text_model)
     assert int8.quantize_text_encoders(again) == paths
     assert torch.equal(text_vectors(again, TEXTS), batched)
     int8.use_pytorch(again)
     assert torch.equal(text_vectors(again, TEXTS), reference)
+
+    # a damaged cache file is rebuilt, not fatal
+    monkeypatch.setattr(int8, "export_quantized", export)
+    paths[0].write_bytes(b"not an onnx graph")
+    damaged, _ = load_model(text_model)
+    assert int8.quantize_text_encoders(damaged) == paths
+    assert torch.allclose(text_vectors(damaged, TEXTS), batched, atol=1e-5)
 
 
 def test_each_ensemble_member_gets_its_own_int8_encoder(tmp_path, encoders):
