@@ -119,11 +119,16 @@ class TextEncoder(nn.Module):
             hidden = self.onnx(input_ids=input_ids, attention_mask=attention_mask, **extra).to(input_ids.device)
         else:
             hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        return self.pool(hidden, attention_mask, extra.get("token_type_ids"))
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+             ) -> torch.Tensor:
+        """Hidden states [B, T, D] -> sentence vectors [B, D], by the configured pooling."""
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask
-        if self.pooling == "utterance" and extra.get("token_type_ids") is not None:
-            mask = mask * (extra["token_type_ids"] == 0)  # the utterance's own tokens, not its context
+        if self.pooling == "utterance" and token_type_ids is not None:
+            mask = mask * (token_type_ids == 0)  # the utterance's own tokens, not its context
         mask = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
