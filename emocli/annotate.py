@@ -379,7 +379,8 @@ def _length_key(pair: tuple) -> int:
 def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
              model_info: dict | None = None) -> RunSummary:
     """Annotate every job; failures are reported per video. Returns what happened to each."""
-    predictor = BatchPredictor(model, options.batch_size, options.precision, options.log)
+    predictor = BatchPredictor(model, options.batch_size, options.precision,
+                               options.log if options.progress else None)  # --quiet: no notes, only errors
     model_info = {**(model_info or describe(model.config)), "precision": predictor.precision}
     messages: queue.Queue = queue.Queue(maxsize=3)  # bounded prefetch: memory stays bounded
     stop = threading.Event()

@@ -107,7 +107,8 @@ def quantize_text_encoders(model: torch.nn.Module, log: Callable[[str], None] | 
                 path.unlink()
         if enc.onnx is None:
             if log:
-                log(f"int8: quantising the text encoder (once; cached in {root})")
+                which = f" {len(paths) + 1} of {len(encoders)}" if len(encoders) > 1 else ""
+                log(f"int8: quantising text encoder{which} (about 10 s, once; cached in {root})")
             export_quantized(enc.model, names, path)
             enc.onnx = OnnxEncoder(path, names, threads)
         paths.append(path)
