@@ -124,3 +124,28 @@ def test_evaluate_refuses_to_record_non_reference_scores(text_model, tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(text_model), "--meld", str(tmp_path), "--precision", "int8",
                                       "--record"])
     assert result.exit_code == 2 and "--record stores the float32 reference scores" in result.output
+
+
+def test_an_encoder_without_token_types_quantises_too(tmp_path):
+    """DistilBERT-style encoders take input_ids and attention_mask only: the graph's inputs follow the tokenizer."""
+    from pathlib import Path
+
+    from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
+
+    from emocli.encoders import resolve_encoder
+    from emocli.int8 import quantize_text_encoders
+    from emocli.model import EmotionModel, FusionConfig, make_config
+
+    torch.manual_seed(0)
+    DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64)
+                    ).save_pretrained(tmp_path / "distil")
+    DistilBertTokenizerFast(vocab_file=str(Path(resolve_encoder("minilm")) / "vocab.txt")
+                            ).save_pretrained(tmp_path / "distil")
+    model = EmotionModel(make_config(["text"], str(tmp_path / "distil"), context=1,
+                                     fusion=FusionConfig(hidden=16, heads=2)))
+    inputs = [UtteranceInput(t, "Previous line.") for t in TEXTS]
+    reference = model.predict(inputs)[0]
+    quantize_text_encoders(model)
+    assert model.encoders["text"].onnx.names == ["input_ids", "attention_mask"]
+    probs = model.predict(inputs)[0]
+    assert np.allclose(probs, reference, atol=0.02) and not np.array_equal(probs, reference)
