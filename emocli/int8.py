@@ -126,14 +126,18 @@ def use_pytorch(model: torch.nn.Module) -> None:
 
 def export_quantized(model: torch.nn.Module, names: list[str], path: Path) -> None:
     """Export a Hugging Face encoder to ONNX and quantise it to int8, in a child process; writes `path` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
            "HF_HUB_OFFLINE": "1"}
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
-        model.save_pretrained(tmp)
-        proc = subprocess.run([sys.executable, "-m", "emocli.int8", tmp, str(path), ",".join(names)],
-                              capture_output=True, text=True, env=env)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
+            model.save_pretrained(tmp)
+            proc = subprocess.run([sys.executable, "-m", "emocli.int8", tmp, str(path), ",".join(names)],
+                                  capture_output=True, text=True, env=env)
+    except OSError as exc:
+        raise EmocliError(f"cannot write the int8 cache in {path.parent} ({exc.strerror or exc}); point "
+                          f"$EMOCLI_CACHE at a writable folder") from None
     if proc.returncode != 0 or not path.is_file():
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         raise EmocliError("cannot quantise the text encoder to int8: " + (lines[-1] if lines else "export failed"))

@@ -120,6 +120,18 @@ def test_int8_is_refused_on_a_gpu_and_without_onnxruntime(media_dir, text_model,
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
+def test_an_unwritable_cache_is_one_clear_line(media_dir, text_model, six_cue_srt, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("EMOCLI_CACHE", str(blocker))
+    result = CliRunner().invoke(app, ["annotate", str(media_dir / "both.mp4"), "--subs", str(six_cue_srt),
+                                      "--model", str(text_model), "-o", str(tmp_path / "out"), "--device", "cpu",
+                                      "--precision", "int8", "-q"])
+    assert result.exit_code == 1, result.output
+    assert "cannot write the int8 cache" in result.output and "EMOCLI_CACHE" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_evaluate_refuses_to_record_non_reference_scores(text_model, tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(text_model), "--meld", str(tmp_path), "--precision", "int8",
                                       "--record"])
