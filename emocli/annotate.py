@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import LABELS
 from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint, resolve_model
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
-from .int8 import quantize_text_encoders, use_pytorch
+from .int8 import quantize_text_encoders, require_cpu, use_pytorch
 from .media import SAMPLE_RATE_HZ, VIDEO_EXTENSIONS, MediaInfo, decode_audio, probe, sample_frames
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, frame_times, make_utterances
@@ -132,8 +132,8 @@ def amp_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | No
     (int8.py); the rest of the model then runs as with auto."""
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "int8" and device.type != "cpu":
-        raise UsageError("--precision int8 runs on the CPU only; on a GPU use bf16 or fp16")
+    if precision == "int8":
+        require_cpu(device)
     if precision == "fp32":
         return None
     if precision in ("bf16", "fp16"):

@@ -40,6 +40,12 @@ def require_onnxruntime():
     return onnxruntime
 
 
+def require_cpu(device: torch.device) -> None:
+    """int8 runs on ONNX Runtime's CPU provider only."""
+    if device.type != "cpu":
+        raise UsageError("--precision int8 runs on the CPU only; on a GPU use bf16 or fp16")
+
+
 def cache_root() -> Path:
     from .features import default_cache_dir
 
@@ -86,9 +92,8 @@ def quantize_text_encoders(model: torch.nn.Module, log: Callable[[str], None] | 
     runs them at once; False gives each all of them (callers that run the members one after another)."""
     from .encoders import TextEncoder
 
+    require_cpu(next(model.parameters()).device)
     require_onnxruntime()
-    if any(p.device.type != "cpu" for p in model.parameters()):
-        raise UsageError("--precision int8 runs on the CPU only; on a GPU use bf16 or fp16")
     root = Path(cache_dir) if cache_dir else cache_root()
     encoders = list({id(m): m for m in model.modules() if isinstance(m, TextEncoder)}.values())
     # an ensemble's members run their encoders at once (EnsembleModel.predict): the cores are split between them
