@@ -14,17 +14,21 @@ ENERGY_FRAME = 320  # 20 ms at 16 kHz
 ENERGY_THRESHOLD_DBFS = -45.0  # a 20 ms frame louder than this counts as voiced for the energy method
 
 
-_local = threading.local()
+_lock = threading.Lock()
+_sequence_model = None
 
 
 def _silero():
-    """One silero model per thread: the model keeps state between calls, so threads must not share it."""
-    model = getattr(_local, "silero", None)
-    if model is None:
-        from silero_vad import load_silero_vad
+    """Silero's sequence model (ONNX Runtime, one thread, no torch): a whole block of 512-sample windows per call,
+    the same probabilities as the streaming model window by window. It keeps no state between calls, so the
+    decode threads share one session; ONNX Runtime releases the GIL and starts no OpenMP thread teams."""
+    global _sequence_model
+    with _lock:
+        if _sequence_model is None:
+            from silero_vad import load_silero_vad
 
-        model = _local.silero = load_silero_vad()
-    return model
+            _sequence_model = load_silero_vad(sequence=True)
+        return _sequence_model
 
 
 def voiced_mask(audio: np.ndarray, method: str = "silero") -> np.ndarray:
@@ -47,34 +51,16 @@ def voiced_mask(audio: np.ndarray, method: str = "silero") -> np.ndarray:
 SILERO_WINDOW = 512  # samples per silero step at 16 kHz
 
 
-def silero_probs(segments: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
-    """Silero's speech probability per 512-sample window of each segment. Segments of similar length run side by
-    side as one batch, window by window (the model keeps one state per batch row, and zero padding after a
-    segment's end cannot change its earlier windows): the same numbers as one segment at a time, with about
-    `batch_size` times fewer model calls."""
-    import torch
-
-    out: list[np.ndarray] = [np.zeros(-(-len(seg) // SILERO_WINDOW), dtype=np.float32) for seg in segments]
-    order = sorted((i for i, seg in enumerate(segments) if len(seg)), key=lambda i: len(segments[i]))
+def silero_probs(segments: list[np.ndarray]) -> list[np.ndarray]:
+    """Silero's speech probability per 512-sample window of each segment (the last window zero-padded)."""
     model = _silero()
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            group = order[start:start + batch_size]
-            windows = -(-max(len(segments[i]) for i in group) // SILERO_WINDOW)
-            x = torch.zeros(len(group), windows * SILERO_WINDOW)
-            for row, i in enumerate(group):
-                x[row, :len(segments[i])] = torch.from_numpy(np.ascontiguousarray(segments[i], dtype=np.float32))
-            model.reset_states()
-            probs = torch.cat([model(x[:, w * SILERO_WINDOW:(w + 1) * SILERO_WINDOW], SAMPLE_RATE_HZ)
-                               for w in range(windows)], dim=1).float().numpy()
-            for row, i in enumerate(group):
-                out[i] = probs[row, :len(out[i])]
-    return out
+    return [model.audio_forward(np.ascontiguousarray(seg, dtype=np.float32)) if len(seg)
+            else np.zeros(0, dtype=np.float32) for seg in segments]
 
 
 def voiced_masks(segments: list[np.ndarray], method: str = "silero") -> list[np.ndarray]:
-    """`voiced_mask` of many segments (one per utterance) at once; for silero, the batched `silero_probs` go
-    through silero's own `get_speech_timestamps_from_probs`, exactly as `get_speech_timestamps` does per segment."""
+    """`voiced_mask` of many segments (one per utterance); for silero, `silero_probs` go through silero's own
+    `get_speech_timestamps_from_probs`, exactly as its `get_speech_timestamps` does."""
     if method != "silero":
         return [voiced_mask(seg, method) for seg in segments]
     from silero_vad import get_speech_timestamps_from_probs

@@ -64,28 +64,49 @@ def test_energy_and_silero_vad_on_tone_and_silence(media_dir):
     assert voiced_mask(silence, "none").all()
 
 
-def test_batched_silero_matches_one_segment_at_a_time():
-    """Utterances of different lengths run side by side through silero give each one's own probabilities."""
-    import torch
+def _vowels(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Speech-like sound silero detects: a 100-150 Hz pulse train through three vowel formants, four syllables a
+    second, with a silent second in every three."""
+    from scipy.signal import lfilter
 
-    from emocli.vad import SILERO_WINDOW, _silero, silero_probs, voiced_mask, voiced_masks
+    t = np.arange(n) / 16_000
+    phase = np.cumsum((rng.uniform(100, 150) + 30 * np.sin(2 * np.pi * 0.7 * t)) / 16_000)
+    pulses = (phase % 1.0 < 0.05) + 0.05 * rng.standard_normal(n)
+    out = np.zeros(n)
+    for freq, bandwidth in ((700, 130), (1200, 150), (2600, 200)):
+        r = np.exp(-np.pi * bandwidth / 16_000)
+        out += lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * freq / 16_000), r * r], pulses)
+    out *= np.clip(np.sin(2 * np.pi * 4 * t) + 0.3, 0, 1) * (t % 3 < 2)
+    return (0.3 * out / np.abs(out).max(initial=1e-9) + 0.005 * rng.standard_normal(n)).astype(np.float32)
+
+
+def test_silero_sequence_model_matches_silero_streaming_reference():
+    """The sequence model (one ONNX call per block of windows) gives the streaming TorchScript model's
+    probabilities window by window, and the masks equal silero's own get_speech_timestamps on that model."""
+    import torch
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    from emocli.vad import SILERO_WINDOW, silero_probs, voiced_mask, voiced_masks
 
     rng = np.random.default_rng(0)
-    segments = []
-    for n in (16_000 * 2 + 100, 5_000, 16_000 * 3, 700, 0):
-        t = np.arange(n) / 16_000
-        tone = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 400) * t) * (np.arange(n) % 8_000 < 4_000)
-        segments.append((tone + 0.05 * rng.standard_normal(n)).astype(np.float32))
-    model = _silero()
-    batched = silero_probs(segments, batch_size=3)  # two batches
-    for seg, probs in zip(segments, batched):
-        model.reset_states()
+    # 20 s: more than one block of windows; 700 samples: less than two windows
+    segments = [_vowels(n, rng) for n in (16_000 * 2 + 100, 5_000, 16_000 * 20, 700, 0)]
+    streaming = load_silero_vad()  # the TorchScript model, one window per call
+    probs = silero_probs(segments)
+    for seg, p in zip(segments, probs):
+        streaming.reset_states()
         with torch.inference_mode():
-            one = [model(torch.nn.functional.pad(torch.from_numpy(seg[s:s + SILERO_WINDOW]),
-                                                 (0, max(0, s + SILERO_WINDOW - len(seg)))), 16_000).item()
+            one = [streaming(torch.nn.functional.pad(torch.from_numpy(seg[s:s + SILERO_WINDOW]),
+                                                     (0, max(0, s + SILERO_WINDOW - len(seg)))), 16_000).item()
                    for s in range(0, len(seg), SILERO_WINDOW)]
-        assert len(probs) == len(one)
-        assert np.allclose(probs, one, atol=1e-5)
-    assert max(p.max() for p in batched if len(p)) > 0.01  # real, non-zero probabilities were compared
-    for seg, mask in zip(segments, voiced_masks(segments)):
+        assert len(p) == len(one)
+        assert np.allclose(p, one, atol=1e-5)
+    masks = voiced_masks(segments)
+    assert all(m.any() and not m.all() for m in (masks[0], masks[2]))  # voiced and unvoiced samples compared
+    for seg, mask in zip(segments, masks):
         assert mask.shape == seg.shape and (mask == voiced_mask(seg, "silero")).all()
+        reference = np.zeros(len(seg), dtype=bool)
+        if len(seg):
+            for span in get_speech_timestamps(torch.from_numpy(seg), streaming, sampling_rate=16_000):
+                reference[span["start"]:span["end"]] = True
+        assert (mask == reference).all()
