@@ -1,22 +1,19 @@
 """annotate: videos + subtitles -> per-utterance emotions, as a pipeline.
 
-A background thread probes each video, reads its subtitles and decodes the media in chunks (audio and frames by
-two ffmpeg processes at once) while the main thread runs the model on batches formed across utterances and videos,
-sorted by length. A video is written as soon as its last utterance is labelled; a failing video is reported and
-the others go on.
+A background thread probes each video, reads its subtitles and decodes its media (decode.py: segments of the video
+at once, one ffmpeg pass each for frames and for audio, chunks handed on as they arrive) while the main thread runs
+the model on batches formed across utterances and videos, sorted by length. A video is written as soon as its last
+utterance is labelled; a failing video is reported and the others go on.
 """
 
 from __future__ import annotations
 
-import collections
-import os
 import queue
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,15 +23,13 @@ from . import LABELS
 from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint, resolve_model
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
 from .int8 import quantize_text_encoders, require_cpu, use_pytorch
-from .media import SAMPLE_RATE_HZ, VIDEO_EXTENSIONS, MediaInfo, decode_audio, probe, sample_frames
+from .decode import decode_job, decode_workers
+from .media import VIDEO_EXTENSIONS, MediaInfo, probe
 from .model import EmotionModel, UtteranceInput
-from .segments import Utterance, frame_times, make_utterances
+from .segments import Utterance, make_utterances
 from .subtitles import SubtitleReport, find_subtitles, read_subtitles, validate_cues
-from .vad import voiced_masks
 from .writers import Prediction, VideoResult, WRITERS, output_path, write_outputs
 
-CHUNK_MAX_S = 60.0  # media seconds per decoded chunk: bounds memory, and spreads work evenly over decoders
-CHUNK_MAX_CUES = 64  # utterances per decoded chunk (64 x 8 frames x 224^2 x 3 bytes = 77 MB)
 SORT_WINDOW = 4  # batches gathered before sorting by length
 
 
@@ -206,119 +201,35 @@ def prepare_job(job: Job, model: EmotionModel) -> _Prepared:
     return _Prepared(job, info, utterances, report)
 
 
-def _chunks(utterances: list[Utterance]) -> Iterator[list[Utterance]]:
-    chunk: list[Utterance] = []
-    for u in utterances:
-        if chunk and (len(chunk) >= CHUNK_MAX_CUES or u.end_s - chunk[0].start_s > CHUNK_MAX_S):
-            yield chunk
-            chunk = []
-        chunk.append(u)
-    if chunk:
-        yield chunk
-
-
-def _audio_and_voice(video: Path, chunk: list[Utterance], vad: str) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """Decode a chunk's audio once, cut it into its utterances, and find each one's voiced samples (batched
-    across the chunk's utterances); None for an utterance outside the audio."""
-    start_s = chunk[0].start_s
-    audio = decode_audio(video, start_s, max(u.end_s for u in chunk) - start_s)
-    segments, where = [], []
-    for k, u in enumerate(chunk):
-        a = int(round((u.start_s - start_s) * SAMPLE_RATE_HZ))
-        b = min(int(round((u.end_s - start_s) * SAMPLE_RATE_HZ)), len(audio))
-        if b > a:
-            segments.append(audio[a:b])
-            where.append(k)
-    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(chunk)
-    for k, seg, mask in zip(where, segments, voiced_masks(segments, vad)):
-        out[k] = (seg, mask)
-    return out
-
-
-def _decode_chunk(prep: _Prepared, model: EmotionModel, vad: str, chunk: list[Utterance],
-                  pool: ThreadPoolExecutor | None) -> list[tuple[Utterance, UtteranceInput]]:
-    """Decode the media one chunk of utterances needs (only the modalities the model uses) and pair them."""
-    cfg, info, video = model.config, prep.info, prep.job.video
-    want_audio = cfg.audio is not None and info.has_audio
-    want_video = cfg.video is not None and info.has_video
-    start_s = chunk[0].start_s
-    end_s = max(u.end_s for u in chunk)
-    # with a pool, the audio decodes beside the frames; without one (parallel chunks), after them
-    audio_future = pool.submit(_audio_and_voice, video, chunk, vad) if want_audio and pool is not None else None
-    frames = None
-    if want_video:
-        n = cfg.video.frames
-        times = np.array([t for u in chunk for t in frame_times(u.start_s, u.end_s, n)])
-        frames = sample_frames(video, times, cfg.video.image_size, info.fps, start_s=start_s,
-                               duration_s=end_s - start_s + 1.0 / info.fps)
-        if frames is not None:
-            frames = frames.reshape(len(chunk), n, *frames.shape[1:])
-    if audio_future is not None:
-        audio = audio_future.result()
-    else:
-        audio = _audio_and_voice(video, chunk, vad) if want_audio else None
-    items = []
-    for k, u in enumerate(chunk):
-        item = UtteranceInput(text=u.text, context=u.context)
-        if audio is not None and audio[k] is not None:
-            item.audio, item.voiced = audio[k]
-        if frames is not None:
-            item.frames = frames[k]
-        items.append((u, item))
-    return items
-
-
-def decode_workers(requested: int | None = None) -> int:
-    """How many chunks decode at once: one per 2 cores (at least 1, at most 8). ffmpeg is itself multi-threaded,
-    but one process per chunk scales further on a many-core machine (measured on 16 cores: 8 beat 4)."""
-    if requested:
-        return max(1, requested)
-    return max(1, min(8, (os.cpu_count() or 1) // 2))
-
-
-def decode_chunks(prep: _Prepared, model: EmotionModel, vad: str, pool: ThreadPoolExecutor,
-                  workers: int = 1) -> Iterator[list[tuple[Utterance, UtteranceInput]]]:
-    """Each chunk's utterances with their decoded media, in order. With workers > 1, that many chunks decode
-    at once (separate ffmpeg processes, each seeking to its own chunk); `pool` runs audio decoding and voice
-    detection beside the frame decoding."""
-    chunks = _chunks(prep.utterances)
-    if workers <= 1:
-        for chunk in chunks:
-            yield _decode_chunk(prep, model, vad, chunk, pool)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emocli-decode") as chunk_pool:
-        in_flight: collections.deque = collections.deque()
-        for chunk in chunks:
-            in_flight.append(chunk_pool.submit(_decode_chunk, prep, model, vad, chunk, None))
-            if len(in_flight) >= workers:
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
-
-
 def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out: queue.Queue,
              stop: threading.Event) -> None:
     workers = decode_workers(options.decode_workers)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        for job in jobs:
-            if stop.is_set():
-                break
-            wanted = job.outputs(options.formats, options.plot)
-            if wanted and not options.overwrite and all(p.is_file() for p in wanted):
-                out.put(("skipped", job, None))
-                continue
+
+    def put_items(job: Job, items: list) -> None:
+        """Called by the decoder threads; gives up once the run stopped (nobody reads the queue any more)."""
+        while not stop.is_set():
             try:
-                prep = prepare_job(job, model)
-                out.put(("start", job, prep))
-                for items in decode_chunks(prep, model, options.vad, pool, workers):
-                    out.put(("items", job, items))
-                    if stop.is_set():
-                        break
-                out.put(("end", job, None))
-            except EmocliError as exc:
-                out.put(("failed", job, exc.message))
-            except Exception as exc:  # one broken video must never stop a folder run; the message says it all
-                out.put(("failed", job, f"{job.video}: unexpected {type(exc).__name__}: {exc}"))
+                out.put(("items", job, items), timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    for job in jobs:
+        if stop.is_set():
+            break
+        wanted = job.outputs(options.formats, options.plot)
+        if wanted and not options.overwrite and all(p.is_file() for p in wanted):
+            out.put(("skipped", job, None))
+            continue
+        try:
+            prep = prepare_job(job, model)
+            out.put(("start", job, prep))
+            decode_job(prep, model, options.vad, lambda items, job=job: put_items(job, items), workers, stop)
+            out.put(("end", job, None))
+        except EmocliError as exc:
+            out.put(("failed", job, exc.message))
+        except Exception as exc:  # one broken video must never stop a folder run; the message says it all
+            out.put(("failed", job, f"{job.video}: unexpected {type(exc).__name__}: {exc}"))
     out.put(None)
 
 

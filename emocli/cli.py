@@ -62,8 +62,9 @@ def annotate(
     precision: str = typer.Option("auto", "--precision", help="Model arithmetic: auto (bf16 on GPUs and on CPUs "
                                   "with native bf16, else fp32), fp32, bf16, fp16, or int8 (CPU: the text "
                                   "encoder quantised and run by ONNX Runtime; faster, slightly less accurate)."),
-    decode_workers: Optional[int] = typer.Option(None, "--decode-workers", min=1, help="Chunks of a video "
-                                                 "decoded at once (default: one per 2 CPU cores)."),
+    decode_workers: Optional[int] = typer.Option(None, "--decode-workers", min=1, help="Stretches of a "
+                                                 "video decoded at once, one ffmpeg pass each (default: one per "
+                                                 "CPU core, at most 16)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos whose outputs already exist."),
     vad: str = typer.Option("silero", "--vad", help="Voice detection that masks silent audio: silero, energy "
                             "or none."),

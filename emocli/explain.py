@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import LABELS
-from .annotate import BatchPredictor, Job, _Prepared, decode_chunks, prepare_job
+from .annotate import BatchPredictor, Job, _Prepared, prepare_job
+from .decode import decode_inputs
 from .errors import EmocliError
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance
@@ -33,8 +33,7 @@ def explain_utterance(video: Path, subs: Path, index: int, model: EmotionModel, 
         known = [u.index for u in prep.utterances]
         raise EmocliError(f"{subs}: no usable cue number {index} (valid cues: {known[0]}..{known[-1]})", 2)
     one = _Prepared(prep.job, prep.info, chosen, prep.report)
-    with ThreadPoolExecutor(1) as pool:
-        (utt, item), = next(decode_chunks(one, model, vad, pool))
+    (utt, item), = decode_inputs(one, model, vad)
     probs, attention = BatchPredictor(model, 1)([item])
     return Explanation(utt, probs[0], attention[0], item)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import ffmpeg  # ffmpeg-python: builds the command lines
 import numpy as np
@@ -187,10 +190,13 @@ _PTS_TIME = re.compile(r"pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)")
 
 
 def frames_command(path: Path, times_s: np.ndarray, size: int, fps: float, start_s: float,
-                   duration_s: float) -> list[str]:
-    """ffmpeg command selecting the frames nearest to `times_s` (relative to start_s) scaled to size x size RGB."""
+                   duration_s: float, threads: int | None = None) -> list[str]:
+    """ffmpeg command selecting the frames nearest to `times_s` (relative to start_s) scaled to size x size RGB;
+    `threads`: the decoder's threads (None: ffmpeg's choice, one per core)."""
     expr = _select_expression(times_s, 0.5 / max(fps, 1.0))
     kwargs = {"ss": f"{start_s:.3f}"} if start_s > 0 else {}
+    if threads:
+        kwargs["threads"] = str(threads)
     stream = (ffmpeg.input(str(path), t=f"{duration_s:.3f}", **kwargs).video
               .filter("select", expr).filter("showinfo")
               .filter("scale", size, size, flags="bilinear"))
@@ -220,3 +226,95 @@ def sample_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float =
         pts = np.linspace(rel.min(), rel.max(), n) if n > 1 else np.array([rel.min()])
     nearest = np.abs(rel[:, None] - pts[None, :]).argmin(axis=1)
     return frames[nearest]
+
+
+def stream_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float = DEFAULT_FPS,
+                  start_s: float = 0.0, duration_s: float | None = None, threads: int | None = None,
+                  stop=None) -> Iterator[tuple[float, np.ndarray]]:
+    """The frames `sample_frames` chooses from, as ffmpeg decodes them: (absolute time, uint8 [size, size, 3]) in
+    time order, from one pass over [start_s, start_s + duration_s]. Frame times come from ffmpeg's showinfo lines,
+    which it writes before the frame itself; if they cannot be read, times are spread over the targets' range once
+    the pass ends (as `sample_frames` does). Stops early, ending ffmpeg, when `stop` (anything with is_set()) is
+    set."""
+    path = Path(path)
+    times_s = np.asarray(times_s, dtype=np.float64)
+    if duration_s is None:
+        duration_s = float(times_s.max()) - start_s + 1.0
+    rel = times_s - start_s
+    proc = subprocess.Popen(frames_command(path, rel, size, fps, start_s, duration_s, threads),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = _StderrReader(proc.stderr)
+    frame_bytes = size * size * 3
+    unpaired: list[np.ndarray] = []  # frames whose time was not found in time
+    try:
+        k = 0
+        while not (stop is not None and stop.is_set()):
+            buf = bytearray(frame_bytes)
+            got = proc.stdout.readinto(memoryview(buf)) if frame_bytes else 0
+            while 0 < got < frame_bytes:  # a pipe read may return part of a frame
+                more = proc.stdout.readinto(memoryview(buf)[got:])
+                if not more:
+                    break
+                got += more
+            if got < frame_bytes:
+                break
+            frame = np.frombuffer(buf, dtype=np.uint8).reshape(size, size, 3)
+            pts = None if unpaired else log.pts(k)
+            if pts is None:
+                unpaired.append(frame)
+            else:
+                yield start_s + pts, frame
+            k += 1
+        if stop is not None and stop.is_set():
+            return
+        proc.stdout.close()
+        if proc.wait() != 0:
+            raise EmocliError(_ffmpeg_error(path, log.tail()))
+        if unpaired:  # cannot pair frames with times: spread them over the targets in the order they came
+            n = len(unpaired)
+            spread = np.linspace(rel.min(), rel.max(), n) if n > 1 else np.array([rel.min()])
+            for t, frame in zip(spread, unpaired):
+                yield start_s + float(t), frame
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class _StderrReader:
+    """Drains an ffmpeg's stderr in a thread (so ffmpeg never blocks on it), keeping showinfo's frame times and
+    the last other lines (for error messages)."""
+
+    def __init__(self, stream) -> None:
+        self._times: list[float] = []
+        self._lines: collections.deque = collections.deque(maxlen=20)
+        self._done = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            m = _PTS_TIME.search(line)
+            with self._cond:
+                if m:
+                    self._times.append(float(m.group(1)))
+                    self._cond.notify_all()
+                elif line.strip():
+                    self._lines.append(line)
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+
+    def pts(self, k: int, timeout_s: float = 10.0) -> float | None:
+        """The k-th frame's time (relative to the seek point); None if ffmpeg ended, or went silent for
+        timeout_s, without writing it."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._times) > k or self._done, timeout=timeout_s)
+            return self._times[k] if len(self._times) > k else None
+
+    def tail(self) -> str:
+        self._thread.join(timeout=5.0)
+        with self._cond:
+            return "\n".join(self._lines)

@@ -268,12 +268,13 @@ def test_info_lists_ffmpeg_and_model(trimodal_model):
 
 
 def test_parallel_chunk_decoding_matches_serial(media_dir, trimodal_model, six_cue_srt, monkeypatch):
-    """Several chunks decoding at once (each its own ffmpeg and, with silero, its own voice model) give the same
-    inputs, in the same order, as one at a time."""
-    import emocli.annotate as annotate_mod
+    """Several segments decoding at once (each its own ffmpeg passes, chunks interleaving) give the same inputs as
+    one pass over the whole video."""
+    import emocli.decode as decode_mod
     from emocli.annotate import AnnotateOptions, annotate_video, load_model
 
-    monkeypatch.setattr(annotate_mod, "CHUNK_MAX_CUES", 2)  # six cues -> three chunks
+    monkeypatch.setattr(decode_mod, "CHUNK_MAX_CUES", 2)  # six cues -> three chunks
+    monkeypatch.setattr(decode_mod, "SEGMENT_MIN_S", 1.0)  # a 6-second video -> three segments with 3 workers
     model, _ = load_model(trimodal_model)
     runs = {}
     for workers in (1, 3):

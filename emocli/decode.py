@@ -1,0 +1,238 @@
+"""Decoding for annotate: the media each utterance needs, from one pass per segment of the video.
+
+A video's utterances are split into segments of about equal media time, one per decoder. Each segment is one
+ffmpeg pass for its frames (a select filter keeps only the frames the cues need, and ffmpeg scales them to the
+encoder's size), streamed as it decodes, and one for its audio, with voice detection. Chunks of utterances are
+handed on as soon as their frames have arrived, so the model starts on the first chunks while the rest decode.
+
+Each ffmpeg decodes with one thread when there are as many segments as cores: independent single-threaded passes
+over separate stretches of the file scale better than one pass with ffmpeg's frame threads (measured in
+bench/annotate.py, where the one-pass figure is the decode floor).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .media import SAMPLE_RATE_HZ, decode_audio, stream_frames
+from .model import EmotionModel, UtteranceInput
+from .segments import Utterance, frame_times
+from .vad import voiced_masks
+
+if TYPE_CHECKING:
+    from .annotate import _Prepared
+
+CHUNK_MAX_CUES = 16  # utterances handed on at once (16 x 8 frames x 224^2 x 3 bytes = 19 MB)
+CHUNK_MAX_S = 30.0  # media seconds per chunk
+SEGMENT_MAX_CUES = 128  # per ffmpeg pass: keeps its select expression (~60 bytes per frame) far below argv limits
+SEGMENT_MAX_S = 600.0  # per pass: bounds the audio held at once (10 min of 16 kHz float32 = 38 MB)
+SEGMENT_MIN_S = 20.0  # a pass costs a process start and a seek from the previous keyframe: not for less
+MAX_WORKERS = 16
+
+Items = list[tuple[Utterance, UtteranceInput]]
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as in a container), else all of them."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def decode_workers(requested: int | None = None) -> int:
+    """How many segments decode at once: one per CPU core (at most 16), unless asked otherwise."""
+    if requested:
+        return max(1, requested)
+    return min(MAX_WORKERS, cores())
+
+
+def decoder_threads(segments_at_once: int) -> int:
+    """ffmpeg's decoder threads when `segments_at_once` passes share the cores: one each when there are enough
+    passes to fill them; more when there are few (a short clip, or --decode-workers 1)."""
+    return max(1, cores() // max(1, segments_at_once))
+
+
+def plan_segments(utterances: list[Utterance], workers: int) -> list[list[Utterance]]:
+    """Time-ordered utterances -> consecutive segments of about equal media time, `workers` of them when the
+    media is long enough (SEGMENT_MIN_S each), none longer than SEGMENT_MAX_S or with over SEGMENT_MAX_CUES."""
+    if not utterances:
+        return []
+    first = utterances[0].start_s
+    span = max(max(u.end_s for u in utterances) - first, 1e-3)
+    count = max(1, min(workers, len(utterances), int(span // SEGMENT_MIN_S)))
+    needed = max(int(np.ceil(span / SEGMENT_MAX_S)), -(-len(utterances) // SEGMENT_MAX_CUES))
+    if needed > count:  # more segments than decoders: a whole number of rounds, so none decodes alone at the end
+        count = -(-needed // count) * count
+    parts: list[list[Utterance]] = [[] for _ in range(count)]
+    for u in utterances:
+        parts[min(count - 1, int((u.start_s - first) / span * count))].append(u)
+    segments = []
+    for part in parts:  # dense stretches over the cue limit: split into equal pieces
+        pieces = -(-len(part) // SEGMENT_MAX_CUES)
+        segments.extend(list(p) for p in np.array_split(np.array(part, dtype=object), pieces) if len(p))
+    return segments
+
+
+def chunks_of(utterances: list[Utterance]) -> list[list[Utterance]]:
+    """Consecutive chunks of at most CHUNK_MAX_CUES utterances spanning at most CHUNK_MAX_S."""
+    chunks: list[list[Utterance]] = []
+    for u in utterances:
+        if chunks and len(chunks[-1]) < CHUNK_MAX_CUES and u.end_s - chunks[-1][0].start_s <= CHUNK_MAX_S:
+            chunks[-1].append(u)
+        else:
+            chunks.append([u])
+    return chunks
+
+
+def _span(utts: list[Utterance]) -> tuple[float, float]:
+    return utts[0].start_s, max(u.end_s for u in utts)
+
+
+def segment_audio(prep: _Prepared, segment: list[Utterance], vad: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """One pass over the segment's audio, cut into its utterances, each with its voiced samples; keyed by
+    position in the segment (an utterance outside the audio has no entry)."""
+    start_s, end_s = _span(segment)
+    audio = decode_audio(prep.job.video, start_s, end_s - start_s)
+    where, pieces = [], []
+    for k, u in enumerate(segment):
+        a = int(round((u.start_s - start_s) * SAMPLE_RATE_HZ))
+        b = min(int(round((u.end_s - start_s) * SAMPLE_RATE_HZ)), len(audio))
+        if b > a:
+            where.append(k)
+            pieces.append(audio[a:b].copy())  # copies: the segment's audio is freed once cut
+    return {k: (piece, mask) for k, piece, mask in zip(where, pieces, voiced_masks(pieces, vad))}
+
+
+def _nearest_frames(times: np.ndarray, have: list[tuple[float, np.ndarray]], lo: float, hi: float
+                    ) -> np.ndarray | None:
+    """For each time, the decoded frame nearest to it among those inside [lo, hi]; None if there is none."""
+    inside = [(t, f) for t, f in have if lo <= t <= hi]
+    if not inside:
+        return None
+    pts = np.array([t for t, _ in inside])
+    nearest = np.abs(times[:, None] - pts[None, :]).argmin(axis=1)
+    return np.stack([inside[i][1] for i in nearest])
+
+
+def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list[Utterance],
+                   emit: Callable[[Items], None], audio_pool: ThreadPoolExecutor | None = None,
+                   threads: int | None = None, stop: threading.Event | _AnyEvent | None = None) -> None:
+    """Decode one segment's media (only the modalities the model uses) and emit its chunks of (utterance, input)
+    pairs in time order, each as soon as its frames have arrived."""
+    cfg, info = model.config, prep.info
+    want_audio = cfg.audio is not None and info.has_audio
+    want_video = cfg.video is not None and info.has_video
+    position = {id(u): k for k, u in enumerate(segment)}
+    audio_future: Future | None = None
+    if want_audio:
+        if audio_pool is not None:
+            audio_future = audio_pool.submit(segment_audio, prep, segment, vad)
+        else:
+            done: Future = Future()
+            done.set_result(segment_audio(prep, segment, vad))
+            audio_future = done
+
+    def items(chunk: list[Utterance], frames: np.ndarray | None) -> Items:
+        audio = audio_future.result() if audio_future is not None else {}
+        out = []
+        for k, u in enumerate(chunk):
+            item = UtteranceInput(text=u.text, context=u.context)
+            if position[id(u)] in audio:
+                item.audio, item.voiced = audio[position[id(u)]]
+            if frames is not None:
+                item.frames = frames[k]
+            out.append((u, item))
+        return out
+
+    chunks = chunks_of(segment)
+    if not want_video:
+        for chunk in chunks:
+            emit(items(chunk, None))
+        return
+    n, half = cfg.video.frames, 0.5 / max(info.fps, 1.0)
+    targets = [np.array([t for u in chunk for t in frame_times(u.start_s, u.end_s, n)]) for chunk in chunks]
+    start_s, end_s = _span(segment)
+    stream = stream_frames(prep.job.video, np.concatenate(targets), cfg.video.image_size, info.fps, start_s,
+                           end_s - start_s + 1.0 / info.fps, threads, stop)
+    have: list[tuple[float, np.ndarray]] = []
+    done_chunks = 0
+
+    def flush(upto_s: float | None) -> None:
+        """Emit every pending chunk whose last target lies before `upto_s` (None: all of them)."""
+        nonlocal done_chunks, have
+        while done_chunks < len(chunks) and (upto_s is None or upto_s > targets[done_chunks].max() + half):
+            chunk = chunks[done_chunks]
+            lo, hi = _span(chunk)
+            frames = _nearest_frames(targets[done_chunks], have, lo - half, hi + 1.0 / info.fps)
+            if frames is not None:
+                frames = frames.reshape(len(chunk), n, *frames.shape[1:])
+            emit(items(chunk, frames))
+            done_chunks += 1
+            if done_chunks < len(chunks):  # frames before the next chunk are no longer needed
+                keep_from = chunks[done_chunks][0].start_s - half
+                have = [(t, f) for t, f in have if t >= keep_from]
+
+    for t, frame in stream:
+        flush(t)
+        have.append((t, frame))
+    if stop is None or not stop.is_set():
+        flush(None)
+
+
+class _AnyEvent:
+    """Set when any of its events is set: a segment stops for the caller's stop or for a failed sibling."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+def decode_job(prep: _Prepared, model: EmotionModel, vad: str, emit: Callable[[Items], None],
+               workers: int = 1, stop: threading.Event | None = None) -> None:
+    """Decode every utterance of a prepared video and emit its chunks: segments decode `workers` at once, and
+    chunks of different segments interleave. The first error stops the other segments and is raised."""
+    cfg, info = model.config, prep.info
+    needs_media = (cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
+    segments = plan_segments(prep.utterances, workers) if needs_media else [prep.utterances]
+    at_once = max(1, min(workers, len(segments)))
+    threads = decoder_threads(at_once)
+    abort = threading.Event()
+    halt = _AnyEvent(stop, abort)
+    with ThreadPoolExecutor(at_once, thread_name_prefix="emocli-audio") as audio_pool:
+        if at_once == 1:
+            for segment in segments:
+                decode_segment(prep, model, vad, segment, emit, audio_pool, threads, halt)
+            return
+        with ThreadPoolExecutor(at_once, thread_name_prefix="emocli-decode") as pool:
+            futures = [pool.submit(decode_segment, prep, model, vad, segment, emit, audio_pool, threads, halt)
+                       for segment in segments]
+            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in finished if f.exception() is not None]
+            if failed:
+                abort.set()
+                for f in futures:
+                    f.cancel()
+                wait(futures)
+                raise failed[0].exception()
+
+
+def decode_inputs(prep: _Prepared, model: EmotionModel, vad: str = "silero", workers: int = 1) -> Items:
+    """Every utterance's (utterance, input) pair, in time order (for explain and the benchmarks)."""
+    out: Items = []
+    lock = threading.Lock()
+
+    def emit(items: Items) -> None:
+        with lock:
+            out.extend(items)
+
+    decode_job(prep, model, vad, emit, workers)
+    order = {id(u): k for k, u in enumerate(prep.utterances)}
+    return sorted(out, key=lambda pair: order[id(pair[0])])

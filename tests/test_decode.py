@@ -1,0 +1,137 @@
+"""Decoding for annotate: frames streamed from one ffmpeg pass, segments planned over the video, chunks handed on
+as their frames arrive, and a failing segment stopping its siblings."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from emocli import decode, media
+from emocli.errors import EmocliError
+from emocli.segments import Utterance
+
+
+def test_stream_frames_yields_the_frames_sample_frames_picks(media_dir):
+    path = media_dir / "both.mp4"
+    start, duration = 1.0, 3.0
+    times = np.array([1.305, 1.31, 2.0, 2.49, 3.96])  # none half-way between two frames (a tie)
+    streamed = list(media.stream_frames(path, times, 32, fps=25.0, start_s=start, duration_s=duration))
+    stamps = np.array([t for t, _ in streamed])
+    # only the frames within half a frame (0.02 s) of a target, in time order; 1.305 and 1.31 share one
+    assert np.allclose(stamps, [1.32, 2.0, 2.48, 3.96], atol=1e-6)
+    nearest = np.abs(times[:, None] - stamps[None, :]).argmin(axis=1)
+    picked = np.stack([streamed[i][1] for i in nearest])
+    expected = media.sample_frames(path, times, 32, fps=25.0, start_s=start, duration_s=duration)
+    assert picked.shape == expected.shape == (5, 32, 32, 3) and (picked == expected).all()
+
+
+def test_stream_frames_stops_early_and_reports_bad_files(media_dir, tmp_path):
+    stop = threading.Event()
+    got = []
+    began = time.perf_counter()
+    for t, _ in media.stream_frames(media_dir / "both.mp4", np.arange(0.1, 5.9, 0.04), 32, stop=stop):
+        got.append(t)
+        stop.set()
+    assert len(got) == 1 and time.perf_counter() - began < 10
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(np.random.default_rng(0).bytes(50_000))
+    with pytest.raises(EmocliError, match="cannot decode"):
+        list(media.stream_frames(bad, np.array([1.0]), 32))
+
+
+def _utterances(count: int, minutes: float) -> list[Utterance]:
+    slot = minutes * 60 / count
+    return [Utterance(i + 1, i * slot, i * slot + 0.8 * slot, f"line {i}") for i in range(count)]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 8, 16])
+def test_plan_segments_covers_every_utterance_once_in_balanced_stretches(workers):
+    utts = _utterances(350, 22)
+    segments = decode.plan_segments(utts, workers)
+    assert [u for s in segments for u in s] == utts  # all of them, once, in time order
+    assert all(len(s) <= decode.SEGMENT_MAX_CUES for s in segments)
+    assert all(s[-1].end_s - s[0].start_s <= decode.SEGMENT_MAX_S for s in segments)
+    assert len(segments) % min(workers, len(segments)) == 0  # whole rounds: no segment decodes alone at the end
+    assert len(segments) >= workers
+    sizes = [len(s) for s in segments]
+    assert max(sizes) - min(sizes) <= 1 + max(sizes) // 10
+
+
+def test_plan_segments_keeps_short_media_in_few_passes():
+    assert len(decode.plan_segments(_utterances(6, 0.5), 16)) == 1  # 30 s: one pass, not 16 seeks
+    assert len(decode.plan_segments(_utterances(40, 2), 16)) == 5  # 119 s of cues: 20 s a pass at least
+    assert decode.plan_segments([], 4) == []
+
+
+def test_chunks_are_handed_on_before_the_pass_ends(media_dir, trimodal_model, six_cue_srt, monkeypatch):
+    """A chunk is emitted as soon as the frames after its last target arrive, not when ffmpeg is done."""
+    from emocli.annotate import Job, load_model, prepare_job
+
+    monkeypatch.setattr(decode, "CHUNK_MAX_CUES", 1)
+    frames_read = [0]
+    real = decode.stream_frames
+
+    def counting(*args, **kwargs):
+        for pair in real(*args, **kwargs):
+            frames_read[0] += 1
+            yield pair
+
+    monkeypatch.setattr(decode, "stream_frames", counting)
+    model, _ = load_model(trimodal_model)
+    prep = prepare_job(Job(media_dir / "both.mp4", six_cue_srt, media_dir), model)
+    seen = []
+    decode.decode_job(prep, model, "energy", lambda items: seen.append((frames_read[0], items)), workers=1)
+    assert [u.index for _, items in seen for u, _ in items] == [1, 2, 3, 4, 5, 6]
+    total = frames_read[0]
+    assert total == 6 * model.config.video.frames
+    assert seen[0][0] <= total // 6 + 1  # the first chunk left after its own frames (and one more)
+    for _, items in seen:
+        for _, item in items:
+            assert item.frames.shape[0] == model.config.video.frames and item.audio is not None
+
+
+def test_a_failing_segment_stops_the_others(media_dir, trimodal_model, six_cue_srt, monkeypatch):
+    from emocli.annotate import Job, load_model, prepare_job
+
+    monkeypatch.setattr(decode, "SEGMENT_MIN_S", 1.0)
+    real = decode.segment_audio
+
+    def fail_second(prep, segment, vad):
+        if segment[0].index > 2:
+            raise EmocliError("cannot decode: simulated")
+        return real(prep, segment, vad)
+
+    monkeypatch.setattr(decode, "segment_audio", fail_second)
+    model, _ = load_model(trimodal_model)
+    prep = prepare_job(Job(media_dir / "both.mp4", six_cue_srt, media_dir), model)
+    with pytest.raises(EmocliError, match="simulated"):
+        decode.decode_job(prep, model, "energy", lambda items: None, workers=3)
+    assert not [t for t in threading.enumerate() if t.name.startswith("emocli-")]  # no decoder left running
+
+
+def test_a_model_error_mid_run_leaves_no_decoder_behind(media_dir, trimodal_model, tmp_path, monkeypatch):
+    """If the model fails while segments are still decoding (their chunks waiting for room in the queue), the
+    error reaches the caller and every decoder thread and ffmpeg ends: nothing is left to hang the exit."""
+    from emocli.annotate import AnnotateOptions, BatchPredictor, annotate, find_jobs, load_model
+    from emocli.synth import write_srt
+
+    subs = write_srt(tmp_path / "dense.srt", [(0.19 * i, 0.19 * i + 0.15, f"line {i}") for i in range(30)])
+    monkeypatch.setattr(decode, "CHUNK_MAX_CUES", 1)  # 30 chunks: far more than the queue holds
+    monkeypatch.setattr(decode, "SEGMENT_MIN_S", 1.0)
+
+    def broken(self, batch):
+        time.sleep(0.3)  # the decoders fill the queue meanwhile
+        raise EmocliError("model failed (simulated)")
+
+    monkeypatch.setattr(BatchPredictor, "_run", broken)
+    model, _ = load_model(trimodal_model)
+    options = AnnotateOptions(formats=[], progress=False, batch_size=1, decode_workers=3, vad="energy")
+    with pytest.raises(EmocliError, match="simulated"):
+        annotate(find_jobs(media_dir / "both.mp4", subs), model, options)
+    deadline = time.time() + 10
+    while time.time() < deadline and [t for t in threading.enumerate() if t.name.startswith("emocli-")]:
+        time.sleep(0.1)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("emocli-")]
