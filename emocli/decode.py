@@ -162,9 +162,17 @@ def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list
                            end_s - start_s + 1.0 / info.fps, threads, stop)
     have: list[tuple[float, np.ndarray]] = []
     done_chunks = 0
+    ready: list[tuple[list[Utterance], np.ndarray | None]] = []  # chunks with their frames, waiting for audio
+
+    def hand_on(wait_for_audio: bool) -> None:
+        """Emit the chunks whose frames are in, once the segment's audio is: reading frames never waits for it."""
+        if ready and (wait_for_audio or audio_future is None or audio_future.done()):
+            for chunk, frames in ready:
+                emit(items(chunk, frames))
+            ready.clear()
 
     def flush(upto_s: float | None) -> None:
-        """Emit every pending chunk whose last target lies before `upto_s` (None: all of them)."""
+        """Take every pending chunk whose last target lies before `upto_s` (None: all of them)."""
         nonlocal done_chunks, have
         while done_chunks < len(chunks) and (upto_s is None or upto_s > targets[done_chunks].max() + half):
             chunk = chunks[done_chunks]
@@ -172,17 +180,19 @@ def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list
             frames = _nearest_frames(targets[done_chunks], have, lo - half, hi + 1.0 / info.fps)
             if frames is not None:
                 frames = frames.reshape(len(chunk), n, *frames.shape[1:])
-            emit(items(chunk, frames))
+            ready.append((chunk, frames))
             done_chunks += 1
             if done_chunks < len(chunks):  # frames before the next chunk are no longer needed
                 keep_from = chunks[done_chunks][0].start_s - half
                 have = [(t, f) for t, f in have if t >= keep_from]
+        hand_on(False)
 
     for t, frame in stream:
         flush(t)
         have.append((t, frame))
     if stop is None or not stop.is_set():
         flush(None)
+        hand_on(True)
 
 
 class _AnyEvent:

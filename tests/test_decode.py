@@ -67,30 +67,50 @@ def test_plan_segments_keeps_short_media_in_few_passes():
 
 
 def test_chunks_are_handed_on_before_the_pass_ends(media_dir, trimodal_model, six_cue_srt, monkeypatch):
-    """A chunk is emitted as soon as the frames after its last target arrive, not when ffmpeg is done."""
+    """A chunk is emitted as soon as the frames after its last target arrive, not when ffmpeg is done; and frames
+    keep flowing while the segment's audio is still decoding (its chunks wait for it, the frames do not)."""
+    import dataclasses
+
     from emocli.annotate import Job, load_model, prepare_job
 
     monkeypatch.setattr(decode, "CHUNK_MAX_CUES", 1)
     frames_read = [0]
-    real = decode.stream_frames
+    all_read = threading.Event()
+    real_stream, real_audio = decode.stream_frames, decode.segment_audio
 
     def counting(*args, **kwargs):
-        for pair in real(*args, **kwargs):
+        for pair in real_stream(*args, **kwargs):
             frames_read[0] += 1
             yield pair
+        all_read.set()
+
+    audio_waited = []
+
+    def slow_audio(*args):
+        audio_waited.append(all_read.wait(timeout=10))  # False: the frames stopped until the audio was in
+        return real_audio(*args)
 
     monkeypatch.setattr(decode, "stream_frames", counting)
+    monkeypatch.setattr(decode, "segment_audio", slow_audio)
     model, _ = load_model(trimodal_model)
     prep = prepare_job(Job(media_dir / "both.mp4", six_cue_srt, media_dir), model)
-    seen = []
-    decode.decode_job(prep, model, "energy", lambda items: seen.append((frames_read[0], items)), workers=1)
+    frames_per_cue = model.config.video.frames
+
+    seen = []  # video alone: each chunk leaves as soon as the frame after its last target is in
+    no_audio = dataclasses.replace(prep, info=dataclasses.replace(prep.info, has_audio=False))
+    decode.decode_job(no_audio, model, "energy", lambda items: seen.append((frames_read[0], items)), workers=1)
     assert [u.index for _, items in seen for u, _ in items] == [1, 2, 3, 4, 5, 6]
-    total = frames_read[0]
-    assert total == 6 * model.config.video.frames
-    assert seen[0][0] <= total // 6 + 1  # the first chunk left after its own frames (and one more)
-    for _, items in seen:
+    assert frames_read[0] == 6 * frames_per_cue
+    assert seen[0][0] <= frames_per_cue + 1 and seen[-1][0] == 6 * frames_per_cue
+
+    frames_read[0], seen = 0, []
+    all_read.clear()
+    decode.decode_job(prep, model, "energy", lambda items: seen.append(items), workers=1)
+    assert audio_waited == [True]
+    assert [u.index for items in seen for u, _ in items] == [1, 2, 3, 4, 5, 6]
+    for items in seen:
         for _, item in items:
-            assert item.frames.shape[0] == model.config.video.frames and item.audio is not None
+            assert item.frames.shape[0] == frames_per_cue and item.audio is not None
 
 
 def test_a_failing_segment_stops_the_others(media_dir, trimodal_model, six_cue_srt, monkeypatch):
