@@ -8,7 +8,9 @@ Figures (a table, then one JSON line):
   load_s           model load (encoders + checkpoint), reported apart from processing
   annotate_s       end-to-end processing after load: probe, subtitles, decode, model, writing the CSV
   decode_floor_s   ffmpeg alone decoding the streams the model needs (audio to 16 kHz PCM and/or every video
-                   frame), the two at once as the pipeline runs them
+                   frame), one ffmpeg per stream with its own threads, the two at once
+  decode_floor_parallel_s  the same streams cut into --decode-workers equal stretches decoded at once (as
+                   annotate's segments are), each ffmpeg with one thread when they fill the cores: stricter
   compute_floor_s  the same model's batched forward passes over the same utterances, inputs already in memory
   naive_s          one ffmpeg call per modality and one model call per utterance (as most MELD research code does)
 Not a test: numbers depend on the machine. Put them in README with the command, device and date.
@@ -34,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from emocli.annotate import (AnnotateOptions, BatchPredictor, annotate, decode_chunks,  # noqa: E402
-                             amp_dtype, decode_workers, find_jobs, load_model, precision_name,
-                             prepare_job, resolve_device)
+from emocli.annotate import (AnnotateOptions, BatchPredictor, amp_dtype, annotate, find_jobs,  # noqa: E402
+                             load_model, precision_name, prepare_job, resolve_device)
+from emocli.decode import decode_inputs, decode_workers, decoder_threads  # noqa: E402
 from emocli.checkpoint import save_checkpoint  # noqa: E402
 from emocli.media import audio_command, decode_audio, ffmpeg_exe, probe, sample_frames  # noqa: E402
 from emocli.model import EmotionModel, FusionConfig, UtteranceInput, make_config  # noqa: E402
@@ -89,38 +91,55 @@ def build_model(spec: str, workdir: Path) -> Path | None:
     return directory
 
 
-def decode_floor(video: Path, modalities: list[str]) -> dict[str, float]:
-    """Seconds ffmpeg alone takes to decode what the model needs, each stream alone and both at once."""
-    commands = {}
+def decode_floor(video: Path, modalities: list[str], workers: int) -> dict[str, float]:
+    """Seconds ffmpeg alone takes to decode what the model needs: each stream alone and both at once, one ffmpeg
+    per stream with its own threading (the decode floor); and, stricter, the same streams cut into `workers` equal
+    stretches decoded at once, each ffmpeg with decoder_threads() threads (the parallel floor: what annotate's
+    segments do, without selecting or scaling frames)."""
+    duration = probe(video).duration_s
+    whole, slices = {}, []
+    threads = decoder_threads(workers)
+    bounds = np.linspace(0.0, duration, workers + 1)
     if "audio" in modalities:
-        cmd = audio_command(video)
-        cmd[cmd.index("pipe:")] = os.devnull
-        commands["audio"] = [cmd[0], "-y", *cmd[1:]]
+        whole["audio"] = _to_null(audio_command(video))
+        slices += [_to_null(audio_command(video, a, b - a)) for a, b in zip(bounds[:-1], bounds[1:])]
     if "video" in modalities:
-        commands["video"] = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(video), "-map", "0:v:0",
-                             "-f", "null", "-"]
+        whole["video"] = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(video), "-map", "0:v:0", "-f", "null", "-"]
+        slices += [[ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{a:.3f}", "-t", f"{b - a:.3f}", "-threads",
+                    str(threads), "-i", str(video), "-map", "0:v:0", "-f", "null", "-"]
+                   for a, b in zip(bounds[:-1], bounds[1:])]
     out = {}
-    for name, cmd in commands.items():
+    for name, cmd in whole.items():
         t = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         out[f"decode_{name}_s"] = time.perf_counter() - t
+    out["decode_floor_s"] = _all_at_once(list(whole.values()))
+    out["decode_floor_parallel_s"] = _all_at_once(slices)
+    return out
+
+
+def _to_null(cmd: list[str]) -> list[str]:
+    cmd = list(cmd)
+    cmd[cmd.index("pipe:")] = os.devnull
+    return [cmd[0], "-y", *cmd[1:]]
+
+
+def _all_at_once(commands: list[list[str]]) -> float:
+    if not commands:
+        return 0.0
     t = time.perf_counter()
-    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for cmd in commands.values()]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for cmd in commands]
     for p in procs:
         p.wait()
-    out["decode_floor_s"] = time.perf_counter() - t if commands else 0.0
-    return out
+    return time.perf_counter() - t
 
 
 def compute_floor(model: EmotionModel, video: Path, subs: Path, batch_size: int, vad: str, precision: str
                   ) -> tuple[float, int]:
     """Seconds of the model's batched forward passes alone over the same utterances (inputs decoded first)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     job = find_jobs(video, subs)[0]
     prep = prepare_job(job, model)
-    with ThreadPoolExecutor(1) as pool:
-        inputs = [item for chunk in decode_chunks(prep, model, vad, pool) for _, item in chunk]
+    inputs = [item for _, item in decode_inputs(prep, model, vad, decode_workers())]
     inputs.sort(key=lambda u: (len(u.audio) if u.audio is not None else 0) + len(u.text))
     predictor = BatchPredictor(model, batch_size, precision)
     predictor(inputs[:batch_size])  # warm-up
@@ -182,6 +201,8 @@ def main() -> None:
     ap.add_argument("--naive-limit", type=int, default=None, help="time the naive baseline on the first N cues "
                     "only and scale to all cues (said so in the output)")
     ap.add_argument("--no-compute-floor", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="annotate (and measure the decode floors) this many "
+                    "times, alternating; report medians and each run's ratios")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "emocli-bench")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -200,12 +221,16 @@ def main() -> None:
     options = AnnotateOptions(formats=["csv"], output_dir=args.workdir / "out", device=str(device),
                               batch_size=args.batch_size, overwrite=True, vad=args.vad, progress=False,
                               decode_workers=args.decode_workers, precision=args.precision)
-    t = time.perf_counter()
-    summary = annotate(find_jobs(video, subs, options.output_dir), model, options)
-    sync()
-    annotate_s = time.perf_counter() - t
-    outcome = summary.outcomes[0]
-    assert outcome.status == "done", outcome.message
+    runs, floors = [], []
+    for _ in range(args.repeat):  # annotate and the decode floors alternate, so both see the same machine
+        t = time.perf_counter()
+        summary = annotate(find_jobs(video, subs, options.output_dir), model, options)
+        sync()
+        runs.append(time.perf_counter() - t)
+        outcome = summary.outcomes[0]
+        assert outcome.status == "done", outcome.message
+        floors.append(decode_floor(video, model.config.modalities, decode_workers(args.decode_workers)))
+    annotate_s = float(np.median(runs))
     n = len(outcome.result.predictions)
     figures = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else
                f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
@@ -218,11 +243,19 @@ def main() -> None:
                "load_s": round(load_s, 2), "annotate_s": round(annotate_s, 2),
                "utterances_per_s": round(n / annotate_s, 2), "episode_seconds_per_s": round(
                    probe(video).duration_s / annotate_s, 1)}
+    if args.repeat > 1:
+        figures["repeats"] = args.repeat
+        figures["annotate_runs_s"] = [round(r, 2) for r in runs]
     if device.type == "cuda":
         figures["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    figures.update({k: round(v, 2) for k, v in decode_floor(video, model.config.modalities).items()})
-    if figures["decode_floor_s"] > 0:
-        figures["x_decode_floor"] = round(annotate_s / figures["decode_floor_s"], 2)
+    for key in floors[0]:  # medians over the repeats
+        figures[key] = round(float(np.median([f[key] for f in floors])), 2)
+    for key, name in (("decode_floor_s", "x_decode_floor"), ("decode_floor_parallel_s", "x_parallel_floor")):
+        if figures[key] > 0:  # each run against the floor measured right after it
+            ratios = [r / f[key] for r, f in zip(runs, floors)]
+            figures[name] = round(float(np.median(ratios)), 2)
+            if args.repeat > 1:
+                figures[name + "_runs"] = [round(x, 2) for x in ratios]
     if not args.no_compute_floor:
         floor, _ = compute_floor(model, video, subs, args.batch_size, args.vad, args.precision)
         figures["compute_floor_s"] = round(floor, 2)
