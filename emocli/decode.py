@@ -73,9 +73,10 @@ def plan_segments(utterances: list[Utterance], workers: int) -> list[list[Uttera
     for u in utterances:
         parts[min(count - 1, int((u.start_s - first) / span * count))].append(u)
     segments = []
-    for part in parts:  # dense stretches over the cue limit: split into equal pieces
+    for part in parts:  # stretches without cues are dropped; dense ones over the cue limit split evenly
         pieces = -(-len(part) // SEGMENT_MAX_CUES)
-        segments.extend(list(p) for p in np.array_split(np.array(part, dtype=object), pieces) if len(p))
+        for i in range(pieces):
+            segments.append(part[i * len(part) // pieces:(i + 1) * len(part) // pieces])
     return segments
 
 

@@ -60,6 +60,15 @@ def test_plan_segments_covers_every_utterance_once_in_balanced_stretches(workers
     assert max(sizes) - min(sizes) <= 1 + max(sizes) // 10
 
 
+def test_plan_segments_skips_stretches_without_cues():
+    """A long gap (titles, music) leaves some equal stretches empty: they are dropped, not decoded."""
+    utts = _utterances(60, 5)
+    utts += [Utterance(100 + i, 1200 + 5 * i, 1202 + 5 * i, "later") for i in range(60)]  # after a 15-min gap
+    segments = decode.plan_segments(utts, 16)
+    assert [u for s in segments for u in s] == utts and all(segments)
+    assert all(s[-1].start_s < 300 or s[0].start_s >= 1200 for s in segments)  # none spans the gap
+
+
 def test_plan_segments_keeps_short_media_in_few_passes():
     assert len(decode.plan_segments(_utterances(6, 0.5), 16)) == 1  # 30 s: one pass, not 16 seeks
     assert len(decode.plan_segments(_utterances(40, 2), 16)) == 5  # 119 s of cues: 20 s a pass at least
