@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .media import SAMPLE_RATE_HZ, decode_audio, stream_frames
+from .media import SAMPLE_RATE_HZ, decode_audio, nearest_frames, stream_frames
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, frame_times
 from .vad import voiced_masks
@@ -110,34 +110,16 @@ def segment_audio(prep: _Prepared, segment: list[Utterance], vad: str) -> dict[i
     return {k: (piece, mask) for k, piece, mask in zip(where, pieces, voiced_masks(pieces, vad))}
 
 
-def _nearest_frames(times: np.ndarray, have: list[tuple[float, np.ndarray]], lo: float, hi: float
-                    ) -> np.ndarray | None:
-    """For each time, the decoded frame nearest to it among those inside [lo, hi]; None if there is none."""
-    inside = [(t, f) for t, f in have if lo <= t <= hi]
-    if not inside:
-        return None
-    pts = np.array([t for t, _ in inside])
-    nearest = np.abs(times[:, None] - pts[None, :]).argmin(axis=1)
-    return np.stack([inside[i][1] for i in nearest])
-
-
 def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list[Utterance],
-                   emit: Callable[[Items], None], audio_pool: ThreadPoolExecutor | None = None,
-                   threads: int | None = None, stop: threading.Event | _AnyEvent | None = None) -> None:
+                   emit: Callable[[Items], None], audio_pool: ThreadPoolExecutor, threads: int | None = None,
+                   stop: threading.Event | _AnyEvent | None = None) -> None:
     """Decode one segment's media (only the modalities the model uses) and emit its chunks of (utterance, input)
     pairs in time order, each as soon as its frames have arrived."""
     cfg, info = model.config, prep.info
     want_audio = cfg.audio is not None and info.has_audio
     want_video = cfg.video is not None and info.has_video
     position = {id(u): k for k, u in enumerate(segment)}
-    audio_future: Future | None = None
-    if want_audio:
-        if audio_pool is not None:
-            audio_future = audio_pool.submit(segment_audio, prep, segment, vad)
-        else:
-            done: Future = Future()
-            done.set_result(segment_audio(prep, segment, vad))
-            audio_future = done
+    audio_future = audio_pool.submit(segment_audio, prep, segment, vad) if want_audio else None
 
     def items(chunk: list[Utterance], frames: np.ndarray | None) -> Items:
         audio = audio_future.result() if audio_future is not None else {}
@@ -178,7 +160,8 @@ def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list
         while done_chunks < len(chunks) and (upto_s is None or upto_s > targets[done_chunks].max() + half):
             chunk = chunks[done_chunks]
             lo, hi = _span(chunk)
-            frames = _nearest_frames(targets[done_chunks], have, lo - half, hi + 1.0 / info.fps)
+            inside = [(t, f) for t, f in have if lo - half <= t <= hi + 1.0 / info.fps]
+            frames = nearest_frames(targets[done_chunks], inside)
             if frames is not None:
                 frames = frames.reshape(len(chunk), n, *frames.shape[1:])
             ready.append((chunk, frames))

@@ -210,22 +210,17 @@ def sample_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float =
 
     Only [start_s, start_s + duration_s] is decoded. Returns None when the range holds no frame at all.
     """
-    path = Path(path)
-    times_s = np.asarray(times_s, dtype=np.float64)
-    if duration_s is None:
-        duration_s = float(times_s.max()) - start_s + 1.0
-    rel = times_s - start_s
-    proc = _run(frames_command(path, rel, size, fps, start_s, duration_s), path)
-    frame_bytes = size * size * 3
-    n = len(proc.stdout) // frame_bytes
-    if n == 0:
+    return nearest_frames(np.asarray(times_s, dtype=np.float64),
+                          list(stream_frames(path, times_s, size, fps, start_s, duration_s)))
+
+
+def nearest_frames(times_s: np.ndarray, decoded: list[tuple[float, np.ndarray]]) -> np.ndarray | None:
+    """For each time, the decoded (time, frame) pair's frame nearest to it, stacked; None if none was decoded."""
+    if not decoded:
         return None
-    frames = np.frombuffer(proc.stdout[: n * frame_bytes], dtype=np.uint8).reshape(n, size, size, 3)
-    pts = np.array([float(x) for x in _PTS_TIME.findall(proc.stderr.decode("utf-8", "replace"))])
-    if len(pts) != n:  # cannot pair frames with times: fall back to the order they came in
-        pts = np.linspace(rel.min(), rel.max(), n) if n > 1 else np.array([rel.min()])
-    nearest = np.abs(rel[:, None] - pts[None, :]).argmin(axis=1)
-    return frames[nearest]
+    stamps = np.array([t for t, _ in decoded])
+    nearest = np.abs(times_s[:, None] - stamps[None, :]).argmin(axis=1)
+    return np.stack([decoded[i][1] for i in nearest])
 
 
 def stream_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float = DEFAULT_FPS,
@@ -250,7 +245,7 @@ def stream_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float =
         k = 0
         while not (stop is not None and stop.is_set()):
             buf = bytearray(frame_bytes)
-            got = proc.stdout.readinto(memoryview(buf)) if frame_bytes else 0
+            got = proc.stdout.readinto(memoryview(buf))
             while 0 < got < frame_bytes:  # a pipe read may return part of a frame
                 more = proc.stdout.readinto(memoryview(buf)[got:])
                 if not more:
