@@ -23,7 +23,7 @@ from . import LABELS
 from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint, resolve_model
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
 from .int8 import quantize_text_encoders, require_cpu, use_pytorch
-from .decode import decode_job, decode_workers
+from .decode import Decoder, decode_workers
 from .media import VIDEO_EXTENSIONS, MediaInfo, probe
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, make_utterances
@@ -46,7 +46,7 @@ class AnnotateOptions:
     attention: bool = False  # per-utterance attention weights in the JSON
     color: bool = False  # SRT cues wrapped in <font color> per emotion
     plot: bool = False  # a timeline PNG per video
-    decode_workers: int | None = None  # chunks decoded at once; None: one per 2 CPU cores
+    decode_workers: int | None = None  # segments decoded at once; None: one per CPU core (at most 16)
     precision: str = "auto"  # model arithmetic: auto, fp32, bf16, fp16 or int8 (see amp_dtype)
     progress: bool = True
     log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
@@ -203,34 +203,45 @@ def prepare_job(job: Job, model: EmotionModel) -> _Prepared:
 
 def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out: queue.Queue,
              stop: threading.Event) -> None:
-    workers = decode_workers(options.decode_workers)
+    """Prepare each video (probe, subtitles) and queue its segments on one shared set of decoders, so the next
+    video is probed and starts decoding while the current one finishes; messages go to `out` for the consumer."""
 
-    def put_items(job: Job, items: list) -> None:
-        """Called by the decoder threads; gives up once the run stopped (nobody reads the queue any more)."""
+    def put(message: tuple | None) -> None:
+        """Called from this thread and the decoder threads; gives up once the run stopped (nobody reads)."""
         while not stop.is_set():
             try:
-                out.put(("items", job, items), timeout=0.1)
+                out.put(message, timeout=0.1)
                 return
             except queue.Full:
                 pass
 
-    for job in jobs:
-        if stop.is_set():
-            break
-        wanted = job.outputs(options.formats, options.plot)
-        if wanted and not options.overwrite and all(p.is_file() for p in wanted):
-            out.put(("skipped", job, None))
-            continue
-        try:
-            prep = prepare_job(job, model)
-            out.put(("start", job, prep))
-            decode_job(prep, model, options.vad, lambda items, job=job: put_items(job, items), workers, stop)
-            out.put(("end", job, None))
-        except EmocliError as exc:
-            out.put(("failed", job, exc.message))
-        except Exception as exc:  # one broken video must never stop a folder run; the message says it all
-            out.put(("failed", job, f"{job.video}: unexpected {type(exc).__name__}: {exc}"))
-    out.put(None)
+    def done(job: Job, error: Exception | None) -> None:
+        if error is None:
+            put(("end", job, None))
+        elif isinstance(error, EmocliError):
+            put(("failed", job, error.message))
+        else:  # one broken video must never stop a folder run; the message says it all
+            put(("failed", job, f"{job.video}: unexpected {type(error).__name__}: {error}"))
+
+    with Decoder(model, options.vad, decode_workers(options.decode_workers), stop) as decoder:
+        for k, job in enumerate(jobs):
+            if stop.is_set():
+                break
+            wanted = job.outputs(options.formats, options.plot)
+            if wanted and not options.overwrite and all(p.is_file() for p in wanted):
+                put(("skipped", job, None))
+                continue
+            decoder.wait_for_room()
+            try:
+                prep = prepare_job(job, model)
+            except Exception as exc:
+                done(job, exc)
+                continue
+            put(("start", job, prep))
+            decoder.submit(prep, lambda items, job=job: put(("items", job, items)),
+                           lambda error, job=job: done(job, error), more_to_come=k < len(jobs) - 1)
+        decoder.join()
+    put(None)
 
 
 # --- the consumer: batched model calls ------------------------------------------------------------------------

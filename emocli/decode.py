@@ -4,6 +4,8 @@ A video's utterances are split into segments of about equal media time, one per 
 ffmpeg pass for its frames (a select filter keeps only the frames the cues need, and ffmpeg scales them to the
 encoder's size), streamed as it decodes, and one for its audio, with voice detection. Chunks of utterances are
 handed on as soon as their frames have arrived, so the model starts on the first chunks while the rest decode.
+In a folder run all videos share one set of decoders (`Decoder`): the next video's segments start as soon as a
+decoder is free.
 
 Each ffmpeg decodes with one thread when there are as many segments as cores: independent single-threaded passes
 over separate stretches of the file scale better than one pass with ffmpeg's frame threads (measured in
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -189,33 +191,117 @@ class _AnyEvent:
         return any(e.is_set() for e in self.events)
 
 
+class _Video:
+    """One video's segments in flight: how many are left, the first error, and the flag that stops the rest."""
+
+    def __init__(self, prep: _Prepared, emit: Callable[[Items], None], done: Callable[[Exception | None], None],
+                 segments: int, *stops: threading.Event | None) -> None:
+        self.prep, self.emit, self.done, self.left = prep, emit, done, segments
+        self.error: Exception | None = None
+        self.abort = threading.Event()
+        self.halt = _AnyEvent(self.abort, *stops)
+
+
+class Decoder:
+    """Decodes the segments of one or many videos on one set of decoder threads.
+
+    Segments queue in order, so the next video's segments start as soon as a decoder is free: no core waits at
+    the end of a video for its slowest stretch, or between videos while the next one is probed. A video's first
+    error stops its other segments and is passed to its `done` callback; the other videos go on."""
+
+    def __init__(self, model: EmotionModel, vad: str, workers: int = 1, stop: threading.Event | None = None) -> None:
+        self.model, self.vad, self.workers, self.stop = model, vad, max(1, workers), stop
+        self._closing = threading.Event()
+        self._cond = threading.Condition()
+        self._queued = self._running = self._videos = 0  # segments waiting, segments decoding, videos unfinished
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="emocli-decode")
+        self._audio = ThreadPoolExecutor(self.workers, thread_name_prefix="emocli-audio")
+
+    def __enter__(self) -> Decoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _stopped(self) -> bool:
+        return self._closing.is_set() or (self.stop is not None and self.stop.is_set())
+
+    def submit(self, prep: _Prepared, emit: Callable[[Items], None], done: Callable[[Exception | None], None],
+               more_to_come: bool = False) -> None:
+        """Queue a prepared video's segments. `emit` gets its chunks (from decoder threads, chunks of different
+        segments interleaved); `done` gets None or the video's first error once all its segments have ended
+        (not called if the run was stopped). `more_to_come`: other videos will follow and fill the cores."""
+        cfg, info = self.model.config, prep.info
+        needs_media = (cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
+        segments = plan_segments(prep.utterances, self.workers) if needs_media else [prep.utterances]
+        with self._cond:
+            busy = self._queued + self._running
+            self._queued += len(segments)
+            self._videos += 1
+        at_once = self.workers if more_to_come else min(self.workers, len(segments) + busy)
+        threads = decoder_threads(at_once)
+        video = _Video(prep, emit, done, len(segments), self.stop, self._closing)
+        for segment in segments:
+            self._pool.submit(self._decode, video, segment, threads)
+
+    def _decode(self, video: _Video, segment: list[Utterance], threads: int) -> None:
+        with self._cond:
+            self._queued -= 1
+            self._running += 1
+            self._cond.notify_all()
+        error = None
+        try:
+            if not video.halt.is_set():
+                decode_segment(video.prep, self.model, self.vad, segment, video.emit, self._audio, threads,
+                               video.halt)
+        except Exception as exc:  # noqa: BLE001 - handed to the video's done callback
+            error = exc
+        with self._cond:
+            self._running -= 1
+            if error is not None and video.error is None:
+                video.error = error
+                video.abort.set()
+            video.left -= 1
+            last = video.left == 0
+        if last:
+            try:
+                if not self._stopped():
+                    video.done(video.error)
+            finally:
+                with self._cond:
+                    self._videos -= 1
+                    self._cond.notify_all()
+
+    def wait_for_room(self) -> None:
+        """Block while a full round of segments (one per decoder) is already waiting: the caller then prepares
+        its next video while the decoders work, and only a bounded number of videos is in flight."""
+        with self._cond:
+            while self._queued >= self.workers and not self._stopped():
+                self._cond.wait(0.1)
+
+    def join(self) -> None:
+        """Block until every submitted video is done (or the run stopped)."""
+        with self._cond:
+            while self._videos and not self._stopped():
+                self._cond.wait(0.1)
+
+    def close(self) -> None:
+        """Stop what is still running and end the decoder threads."""
+        self._closing.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._audio.shutdown(wait=True, cancel_futures=True)
+
+
 def decode_job(prep: _Prepared, model: EmotionModel, vad: str, emit: Callable[[Items], None],
                workers: int = 1, stop: threading.Event | None = None) -> None:
-    """Decode every utterance of a prepared video and emit its chunks: segments decode `workers` at once, and
+    """Decode every utterance of one prepared video and emit its chunks: segments decode `workers` at once, and
     chunks of different segments interleave. The first error stops the other segments and is raised."""
-    cfg, info = model.config, prep.info
-    needs_media = (cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
-    segments = plan_segments(prep.utterances, workers) if needs_media else [prep.utterances]
-    at_once = max(1, min(workers, len(segments)))
-    threads = decoder_threads(at_once)
-    abort = threading.Event()
-    halt = _AnyEvent(stop, abort)
-    with ThreadPoolExecutor(at_once, thread_name_prefix="emocli-audio") as audio_pool:
-        if at_once == 1:
-            for segment in segments:
-                decode_segment(prep, model, vad, segment, emit, audio_pool, threads, halt)
-            return
-        with ThreadPoolExecutor(at_once, thread_name_prefix="emocli-decode") as pool:
-            futures = [pool.submit(decode_segment, prep, model, vad, segment, emit, audio_pool, threads, halt)
-                       for segment in segments]
-            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in finished if f.exception() is not None]
-            if failed:
-                abort.set()
-                for f in futures:
-                    f.cancel()
-                wait(futures)
-                raise failed[0].exception()
+    outcome: list[Exception | None] = []
+    with Decoder(model, vad, workers, stop) as decoder:
+        decoder.submit(prep, emit, outcome.append)
+        decoder.join()
+    if outcome and outcome[0] is not None:
+        raise outcome[0]
 
 
 def decode_inputs(prep: _Prepared, model: EmotionModel, vad: str = "silero", workers: int = 1) -> Items:

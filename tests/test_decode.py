@@ -164,3 +164,64 @@ def test_a_model_error_mid_run_leaves_no_decoder_behind(media_dir, trimodal_mode
     while time.time() < deadline and [t for t in threading.enumerate() if t.name.startswith("emocli-")]:
         time.sleep(0.1)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("emocli-")]
+
+
+def _season(media_dir, tmp_path, count: int):
+    """A folder of `count` episodes (the 6-second clip under other names), each with its six-cue SRT."""
+    from tests.conftest import SIX_CUES
+    from emocli.synth import write_srt
+
+    folder = tmp_path / "season"
+    folder.mkdir()
+    for k in range(count):
+        (folder / f"ep{k}.mp4").symlink_to(media_dir / "both.mp4")
+        write_srt(folder / f"ep{k}.srt", SIX_CUES)
+    return folder
+
+
+def test_the_next_video_decodes_while_the_current_one_finishes(media_dir, trimodal_model, tmp_path, monkeypatch):
+    """Folder runs share one set of decoders: a free decoder takes the next video's segment instead of waiting
+    for the current video's last one (which used to leave cores idle at every video's end)."""
+    from emocli.annotate import AnnotateOptions, annotate, find_jobs, load_model
+
+    spans: dict[str, list[float]] = {}
+    real = decode.decode_segment
+
+    def timed(prep, *args, **kwargs):
+        began = time.perf_counter()
+        time.sleep(0.5 if prep.job.video.name == "ep0.mp4" else 0.0)  # the first video's segment is slow
+        real(prep, *args, **kwargs)
+        spans[prep.job.video.name] = [began, time.perf_counter()]
+
+    monkeypatch.setattr(decode, "decode_segment", timed)
+    model, _ = load_model(trimodal_model)
+    options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, decode_workers=2,
+                              vad="energy")
+    summary = annotate(find_jobs(_season(media_dir, tmp_path, 3), None, options.output_dir), model, options)
+    assert [o.status for o in summary.outcomes] == ["done"] * 3
+    assert all(len(o.result.predictions) == 6 for o in summary.outcomes)
+    assert spans["ep1.mp4"][0] < spans["ep0.mp4"][1]  # began before the first video was done
+    assert spans["ep2.mp4"][0] < spans["ep0.mp4"][1]  # ...and the one after, on the same free decoder
+
+
+def test_a_video_failing_mid_decode_leaves_the_others_in_the_folder(media_dir, trimodal_model, tmp_path,
+                                                                     monkeypatch):
+    from emocli.annotate import AnnotateOptions, annotate, find_jobs, load_model
+
+    real = decode.segment_audio
+
+    def fail_ep1(prep, segment, vad):
+        if prep.job.video.name == "ep1.mp4":
+            raise EmocliError(f"cannot decode {prep.job.video}: simulated")
+        return real(prep, segment, vad)
+
+    monkeypatch.setattr(decode, "segment_audio", fail_ep1)
+    model, _ = load_model(trimodal_model)
+    logged = []
+    options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, decode_workers=2,
+                              vad="energy", log=logged.append)
+    summary = annotate(find_jobs(_season(media_dir, tmp_path, 3), None, options.output_dir), model, options)
+    assert [o.status for o in summary.outcomes] == ["done", "failed", "done"]
+    assert "simulated" in summary.outcomes[1].message and any("simulated" in line for line in logged)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ep0.emotions.csv", "ep2.emotions.csv"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("emocli-")]
