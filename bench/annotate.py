@@ -3,8 +3,10 @@
     python bench/annotate.py                                  # 10-min 720p video, 200 cues, tiny trimodal model
     python bench/annotate.py --minutes 22 --cues 350 --model default --naive
     python bench/annotate.py --minutes 22 --cues 350 --model base --naive --device cuda
+    python bench/annotate.py --minutes 3 --cues 50 --episodes 6              # a folder: 6 episodes in one run
 
-Figures (a table, then one JSON line):
+Figures (a table, then one JSON line; with --episodes N, for the whole folder of N episodes, every floor being N
+times one episode's):
   load_s           model load (encoders + checkpoint), reported apart from processing
   annotate_s       end-to-end processing after load: probe, subtitles, decode, model, writing the CSV
   decode_floor_s   ffmpeg alone decoding the streams the model needs (audio to 16 kHz PCM and/or every video
@@ -24,6 +26,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -172,6 +175,18 @@ def naive(model: EmotionModel, video: Path, subs: Path, limit: int | None, vad: 
     return time.perf_counter() - t, len(utts)
 
 
+def season(workdir: Path, video: Path, subs: Path, episodes: int) -> Path:
+    """A folder of `episodes` episodes: links to the one video, each with a copy of its subtitles."""
+    folder = workdir / f"season-{video.stem}-x{episodes}"
+    folder.mkdir(exist_ok=True)
+    for k in range(episodes):
+        link = folder / f"ep{k:03d}.mp4"
+        if not link.exists():
+            link.symlink_to(video.resolve())
+        shutil.copyfile(subs, link.with_suffix(".srt"))
+    return folder
+
+
 def sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -192,7 +207,9 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--vad", default="silero")
-    ap.add_argument("--decode-workers", type=int, default=None, help="default: one per 2 CPU cores")
+    ap.add_argument("--decode-workers", type=int, default=None, help="default: one per CPU core, at most 16")
+    ap.add_argument("--episodes", type=int, default=1, help="annotate a folder of N episodes (the same video "
+                    "under N names, each with its subtitles) in one run")
     ap.add_argument("--precision", default="auto", help="auto, fp32, bf16, fp16 or int8 (annotate and compute "
                     "floor)")
     ap.add_argument("--naive-precision", default=None, help="the naive baseline's arithmetic (default: the same "
@@ -208,6 +225,8 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     args.workdir.mkdir(parents=True, exist_ok=True)
     video, subs = make_episode(args.workdir, args.minutes, args.cues, args.height, args.fps)
+    target, target_subs = (season(args.workdir, video, subs, args.episodes), None) if args.episodes > 1 else (
+        video, subs)
     model_dir = build_model(args.model, args.workdir)
     device = resolve_device(args.device)
 
@@ -224,25 +243,27 @@ def main() -> None:
     runs, floors = [], []
     for _ in range(args.repeat):  # annotate and the decode floors alternate, so both see the same machine
         t = time.perf_counter()
-        summary = annotate(find_jobs(video, subs, options.output_dir), model, options)
+        summary = annotate(find_jobs(target, target_subs, options.output_dir), model, options)
         sync()
         runs.append(time.perf_counter() - t)
-        outcome = summary.outcomes[0]
-        assert outcome.status == "done", outcome.message
-        floors.append(decode_floor(video, model.config.modalities, decode_workers(args.decode_workers)))
+        for outcome in summary.outcomes:
+            assert outcome.status == "done", outcome.message
+        one = decode_floor(video, model.config.modalities, decode_workers(args.decode_workers))
+        floors.append({key: value * args.episodes for key, value in one.items()})
     annotate_s = float(np.median(runs))
-    n = len(outcome.result.predictions)
+    n = sum(len(outcome.result.predictions) for outcome in summary.outcomes)
     figures = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else
                f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
                "date": time.strftime("%Y-%m-%d"), "video": f"{args.minutes:g} min {args.height}p {args.fps} fps",
-               "cues": args.cues, "utterances": n, "model": args.model,
+               "cues": args.cues, "episodes": args.episodes, "utterances": n, "model": args.model,
                "modalities": "+".join(model.config.modalities), "batch_size": args.batch_size,
                "decode_workers": decode_workers(args.decode_workers),
                "precision": precision_name(amp_dtype(device, args.precision), args.precision,
                                            model.config.modalities),
                "load_s": round(load_s, 2), "annotate_s": round(annotate_s, 2),
                "utterances_per_s": round(n / annotate_s, 2), "episode_seconds_per_s": round(
-                   probe(video).duration_s / annotate_s, 1)}
+                   probe(video).duration_s * args.episodes / annotate_s, 1),
+               "episodes_per_hour": round(3600 * args.episodes / annotate_s)}
     if args.repeat > 1:
         figures["repeats"] = args.repeat
         figures["annotate_runs_s"] = [round(r, 2) for r in runs]
@@ -258,6 +279,7 @@ def main() -> None:
                 figures[name + "_runs"] = [round(x, 2) for x in ratios]
     if not args.no_compute_floor:
         floor, _ = compute_floor(model, video, subs, args.batch_size, args.vad, args.precision)
+        floor *= args.episodes
         figures["compute_floor_s"] = round(floor, 2)
         figures["x_compute_floor"] = round(annotate_s / floor, 2)
     if args.naive:
