@@ -341,9 +341,11 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
         window = predictor.batch_size * SORT_WINDOW
         if not flush and len(pending) < window:
             return
-        pending.sort(key=_length_key)
+        # the oldest items go (whole batches of them), sorted by length to limit padding; the newest few wait.
+        # Choosing the leftovers by length instead would hold back each video's longest cues until the run's end,
+        # and with them every video's outputs.
         cut = len(pending) if flush else len(pending) - len(pending) % predictor.batch_size
-        todo, pending = pending[:cut], pending[cut:]
+        todo, pending = sorted(pending[:cut], key=_length_key), pending[cut:]
         probs, attention = predictor([t[2] for t in todo])
         for (video, utt, _), p, a in zip(todo, probs, attention):
             st = states.get(video)
@@ -386,6 +388,7 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
                 run(flush=False)
             elif kind == "end":
                 states[video]["ended"] = True
+                pending.sort(key=lambda t: t[0] != video)  # its last items go with the next batches
                 finish(video)
         run(flush=True)
     finally:

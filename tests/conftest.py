@@ -64,3 +64,12 @@ SIX_CUES = [(0.2, 1.0, "I can't believe you did that!"), (1.1, 2.0, "JOEY: How y
 @pytest.fixture
 def six_cue_srt(tmp_path) -> Path:
     return write_srt(tmp_path / "six.srt", SIX_CUES)
+
+
+def season(media_dir: Path, folder: Path, count: int) -> Path:
+    """A folder of `count` episodes (the 6-second clip under other names), each with the six-cue SRT."""
+    folder.mkdir()
+    for k in range(count):
+        (folder / f"ep{k}.mp4").symlink_to(media_dir / "both.mp4")
+        write_srt(folder / f"ep{k}.srt", SIX_CUES)
+    return folder

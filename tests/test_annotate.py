@@ -20,7 +20,7 @@ from emocli.cli import app
 from emocli.subtitles import read_subtitles
 from emocli.synth import make_media, write_srt
 
-from conftest import SIX_CUES
+from conftest import SIX_CUES, season
 
 runner = CliRunner()
 CSV_COLUMNS = ["index", "start", "end", "speaker", "text", "emotion", "confidence"] + [f"p_{x}" for x in LABELS]
@@ -206,6 +206,47 @@ def test_folder_mode_reports_failures_and_resumes(trimodal_model, tmp_path):
     forced = annotate(folder, trimodal_model, out, "-f", "csv,json", "--overwrite")
     assert "2 annotated, 0 already done" in forced.output
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_folder_outputs_are_written_as_videos_finish(media_dir, trimodal_model, tmp_path, monkeypatch):
+    """Batches mix videos and are sorted by length, but a video's last cues must not wait for the end of the run:
+    outputs are written as videos finish, so an interrupted season keeps them (picking the leftovers of each
+    window by length once held back every video's longest cues, and so all outputs, until the run ended)."""
+    import queue
+    import types
+
+    import emocli.annotate as annotate_module
+    from emocli.annotate import AnnotateOptions, find_jobs, load_model
+    from emocli.annotate import annotate as annotate_jobs
+
+    events: list[str] = []
+
+    class Recorded(queue.Queue):
+        def get(self, *args, **kwargs):
+            message = super().get(*args, **kwargs)
+            if message is None:
+                events.append("run over")
+            return message
+
+    real_write = annotate_module.write_outputs
+
+    def write(result, *args, **kwargs):
+        events.append(result.video.name)
+        return real_write(result, *args, **kwargs)
+
+    monkeypatch.setattr(annotate_module, "queue", types.SimpleNamespace(Queue=Recorded, Full=queue.Full))
+    monkeypatch.setattr(annotate_module, "write_outputs", write)
+    model, _ = load_model(trimodal_model)
+    folder = season(media_dir, tmp_path / "season", 8)
+    write_srt(folder / "ep0.srt", [(0.1, 5.9, "The longest cue of the run.")] + SIX_CUES[1:])
+    # batches of 5 in windows of 20: with 6 cues a video, 4 cues are left over after the fourth video's and 2
+    # after the seventh's; the first video's long cue must not be one of them
+    options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, batch_size=5,
+                              vad="energy")
+    summary = annotate_jobs(find_jobs(folder, None, options.output_dir), model, options)
+    assert [o.status for o in summary.outcomes] == ["done"] * 8
+    assert len(events) == 9 and events.index("ep0.mp4") < events.index("run over")
+    assert events.index("run over") >= 6  # the run wrote six of its eight videos while it went on
 
 
 def cli_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -12,6 +12,7 @@ import pytest
 from emocli import decode, media
 from emocli.errors import EmocliError
 from emocli.segments import Utterance
+from conftest import season
 
 
 def test_stream_frames_yields_the_frames_sample_frames_picks(media_dir):
@@ -166,19 +167,6 @@ def test_a_model_error_mid_run_leaves_no_decoder_behind(media_dir, trimodal_mode
     assert not [t.name for t in threading.enumerate() if t.name.startswith("emocli-")]
 
 
-def _season(media_dir, tmp_path, count: int):
-    """A folder of `count` episodes (the 6-second clip under other names), each with its six-cue SRT."""
-    from tests.conftest import SIX_CUES
-    from emocli.synth import write_srt
-
-    folder = tmp_path / "season"
-    folder.mkdir()
-    for k in range(count):
-        (folder / f"ep{k}.mp4").symlink_to(media_dir / "both.mp4")
-        write_srt(folder / f"ep{k}.srt", SIX_CUES)
-    return folder
-
-
 def test_the_next_video_decodes_while_the_current_one_finishes(media_dir, trimodal_model, tmp_path, monkeypatch):
     """Folder runs share one set of decoders: a free decoder takes the next video's segment instead of waiting
     for the current video's last one (which used to leave cores idle at every video's end)."""
@@ -197,7 +185,7 @@ def test_the_next_video_decodes_while_the_current_one_finishes(media_dir, trimod
     model, _ = load_model(trimodal_model)
     options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, decode_workers=2,
                               vad="energy")
-    summary = annotate(find_jobs(_season(media_dir, tmp_path, 3), None, options.output_dir), model, options)
+    summary = annotate(find_jobs(season(media_dir, tmp_path / "season", 3), None, options.output_dir), model, options)
     assert [o.status for o in summary.outcomes] == ["done"] * 3
     assert all(len(o.result.predictions) == 6 for o in summary.outcomes)
     assert spans["ep1.mp4"][0] < spans["ep0.mp4"][1]  # began before the first video was done
@@ -220,7 +208,7 @@ def test_a_video_failing_mid_decode_leaves_the_others_in_the_folder(media_dir, t
     logged = []
     options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, decode_workers=2,
                               vad="energy", log=logged.append)
-    summary = annotate(find_jobs(_season(media_dir, tmp_path, 3), None, options.output_dir), model, options)
+    summary = annotate(find_jobs(season(media_dir, tmp_path / "season", 3), None, options.output_dir), model, options)
     assert [o.status for o in summary.outcomes] == ["done", "failed", "done"]
     assert "simulated" in summary.outcomes[1].message and any("simulated" in line for line in logged)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ep0.emotions.csv", "ep2.emotions.csv"]
