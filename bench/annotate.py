@@ -78,7 +78,7 @@ def make_episode(workdir: Path, minutes: float, cues: int, height: int, fps: int
     return video, subs
 
 
-def build_model(spec: str, workdir: Path) -> Path | None:
+def build_model(spec: str, workdir: Path, tokenizer: str = "minilm") -> Path | None:
     """'tiny'/'base': random trimodal checkpoints with those encoder shapes; 'default': the shipped model."""
     if spec == "default":
         return None
@@ -86,7 +86,7 @@ def build_model(spec: str, workdir: Path) -> Path | None:
         return Path(spec)
     directory = workdir / f"model-{spec}"
     if not (directory / "config.json").is_file():
-        enc = make_encoders(workdir / "encoders", spec)
+        enc = make_encoders(workdir / "encoders", spec, tokenizer=tokenizer)
         config = make_config(["text", "audio", "video"], enc["text"], enc["audio"], enc["video"],
                              fusion=FusionConfig())
         torch.manual_seed(0)
@@ -220,6 +220,8 @@ def main() -> None:
     ap.add_argument("--no-compute-floor", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="annotate (and measure the decode floors) this many "
                     "times, alternating; report medians and each run's ratios")
+    ap.add_argument("--tokenizer", default="minilm", help="the random BERT's tokenizer: a directory saved with "
+                    "save_pretrained where the bundled MiniLM package is not installed (bench/gpu.sh)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "emocli-bench")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -227,7 +229,7 @@ def main() -> None:
     video, subs = make_episode(args.workdir, args.minutes, args.cues, args.height, args.fps)
     target, target_subs = (season(args.workdir, video, subs, args.episodes), None) if args.episodes > 1 else (
         video, subs)
-    model_dir = build_model(args.model, args.workdir)
+    model_dir = build_model(args.model, args.workdir, args.tokenizer)
     device = resolve_device(args.device)
 
     t = time.perf_counter()

@@ -51,10 +51,12 @@ ENCODER_SHAPES = {
 }
 
 
-def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0) -> dict[str, str]:
+def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0, tokenizer: str = "minilm"
+                  ) -> dict[str, str]:
     """Random-weight BERT, Wav2Vec2 and ViT saved with `save_pretrained` (loaded like downloaded weights).
 
-    The BERT uses the bundled MiniLM tokenizer (offline), so its vocabulary is bert-base's.
+    The BERT uses `tokenizer` (an encoder reference; by default the bundled MiniLM's, offline), whose vocabulary
+    is bert-base's.
     """
     import torch
     from transformers import (AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTModel, Wav2Vec2Config,
@@ -72,7 +74,8 @@ def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0) -> dict[
     out = {"text": root / f"{shape}-bert", "audio": root / f"{shape}-wav2vec2", "video": root / f"{shape}-vit"}
     if not (out["text"] / "config.json").is_file():
         BertModel(BertConfig(vocab_size=30522, **common)).save_pretrained(out["text"])
-        AutoTokenizer.from_pretrained(resolve_encoder("minilm")).save_pretrained(out["text"])
+        source = tokenizer if Path(tokenizer).is_dir() else resolve_encoder(tokenizer)  # a tokenizer alone: no config
+        AutoTokenizer.from_pretrained(source).save_pretrained(out["text"])
     if not (out["audio"] / "config.json").is_file():
         small = shape == "tiny"
         Wav2Vec2Model(Wav2Vec2Config(conv_dim=(s["conv"],) * 7, num_conv_pos_embeddings=16 if small else 128,
