@@ -213,3 +213,50 @@ def test_a_video_failing_mid_decode_leaves_the_others_in_the_folder(media_dir, t
     assert "simulated" in summary.outcomes[1].message and any("simulated" in line for line in logged)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ep0.emotions.csv", "ep2.emotions.csv"]
     assert not [t for t in threading.enumerate() if t.name.startswith("emocli-")]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shared_decoders_under_random_timing_and_failures(media_dir, trimodal_model, tmp_path, monkeypatch, seed):
+    """Twelve videos of 1-3 segments on three decoders, segments taking random times and some failing: every
+    good video gets all its cues in its output, every failing one one error, and no decoder is left running."""
+    import random
+
+    from emocli.annotate import AnnotateOptions, annotate, find_jobs, load_model
+    from emocli.model import UtteranceInput
+    from emocli.synth import write_srt
+
+    rng = random.Random(seed)
+    folder = tmp_path / "season"
+    folder.mkdir()
+    cues, failing = {}, {f"ep{k:02d}.mp4" for k in rng.sample(range(12), 3)}
+    for k in range(12):
+        name = f"ep{k:02d}.mp4"
+        (folder / name).symlink_to(media_dir / "both.mp4")
+        count = rng.randint(1, 12)
+        cues[name] = count
+        write_srt(folder / f"ep{k:02d}.srt", [(i * 0.45, i * 0.45 + 0.4, f"line {i}") for i in range(count)])
+    monkeypatch.setattr(decode, "SEGMENT_MIN_S", 1.5)  # up to 3 segments a video
+    monkeypatch.setattr(decode, "CHUNK_MAX_CUES", 2)
+
+    def fake(prep, model, vad, segment, emit, audio_pool, threads=None, stop=None):
+        chunks = decode.chunks_of(segment)
+        for chunk in chunks:
+            time.sleep(rng.uniform(0, 0.02))
+            if prep.job.video.name in failing and chunk is chunks[-1]:  # after its other chunks went on
+                raise EmocliError(f"cannot decode {prep.job.video.name}: simulated")
+            emit([(u, UtteranceInput(text=u.text)) for u in chunk])
+
+    monkeypatch.setattr(decode, "decode_segment", fake)
+    model, _ = load_model(trimodal_model)
+    options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, batch_size=3,
+                              decode_workers=3, log=lambda line: None)
+    summary = annotate(find_jobs(folder, None, options.output_dir), model, options)
+    for outcome in summary.outcomes:
+        name = outcome.video.name
+        if name in failing:
+            assert outcome.status == "failed" and "simulated" in outcome.message
+            assert not (tmp_path / "out" / f"{outcome.video.stem}.emotions.csv").exists()
+        else:
+            assert outcome.status == "done", outcome.message
+            assert [p.index for p in outcome.result.predictions] == list(range(1, cues[name] + 1))
+    assert not [t for t in threading.enumerate() if t.name.startswith("emocli-")]
