@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -59,10 +60,11 @@ class Job:
     video: Path
     subs: Path | None
     output_dir: Path
+    stem: str | None = None  # output names: <stem>.emotions.<ext>; None: the video's stem
 
     def outputs(self, formats: list[str], plot: bool = False) -> list[Path]:
-        paths = [output_path(self.video, self.output_dir, WRITERS[f].extension) for f in formats]
-        return paths + ([output_path(self.video, self.output_dir, "png")] if plot else [])
+        paths = [output_path(self.video, self.output_dir, WRITERS[f].extension, self.stem) for f in formats]
+        return paths + ([output_path(self.video, self.output_dir, "png", self.stem)] if plot else [])
 
 
 @dataclass
@@ -156,7 +158,10 @@ def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu")
 
 def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: str | Path | None = None
               ) -> list[Job]:
-    """A file -> one job; a folder -> one job per video in it (sorted), each paired with subtitles by stem."""
+    """A file -> one job; a folder -> one job per video in it (sorted), each paired with subtitles by stem.
+
+    Videos of one stem (`ep1.mkv` beside `ep1.mp4`) would write the same output files: theirs are named after the
+    whole file name instead (`ep1.mkv.emotions.csv`, `ep1.mp4.emotions.csv`)."""
     target = Path(target)
     if not target.exists():
         raise UsageError(f"no such file or folder: {target}")
@@ -168,10 +173,12 @@ def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: st
             raise UsageError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) in {target}")
     else:
         videos = [target]
+    stems = Counter(v.stem.casefold() for v in videos)  # casefold: one file on case-insensitive file systems
     jobs = []
     for video in videos:
         sub = Path(subs) if subs is not None else find_subtitles(video)
-        jobs.append(Job(video, sub, Path(output_dir) if output_dir else video.parent))
+        jobs.append(Job(video, sub, Path(output_dir) if output_dir else video.parent,
+                        video.name if stems[video.stem.casefold()] > 1 else None))
     return jobs
 
 
@@ -321,13 +328,14 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
         order = sorted(st.pop("preds").values(), key=lambda p: (p.start_s, p.end_s, p.index))
         result = VideoResult(prep.job.video, prep.info.duration_s, model_info, order,
                              {"file": str(prep.job.subs), "cues": prep.report.total, "annotated": len(order),
-                              "skipped": dict(prep.report.skipped), "notes": dict(prep.report.noted)})
+                              "skipped": dict(prep.report.skipped), "notes": dict(prep.report.noted)},
+                             prep.job.stem)
         try:
             paths = write_outputs(result, options.formats, prep.job.output_dir, options.color)
             if options.plot:
                 from .report import plot_path, plot_result
 
-                paths.append(plot_result(result, plot_path(video, prep.job.output_dir)))
+                paths.append(plot_result(result, plot_path(video, prep.job.output_dir, prep.job.stem)))
         except OSError as exc:
             outcomes[video] = Outcome(video, "failed", f"{video}: cannot write outputs ({exc.strerror})")
             return

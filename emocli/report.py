@@ -39,8 +39,8 @@ def summary_text(result: VideoResult, report: SubtitleReport | None = None, max_
     return "\n".join(lines)
 
 
-def plot_path(video: Path, output_dir: Path) -> Path:
-    return output_path(video, output_dir, "png")
+def plot_path(video: Path, output_dir: Path, stem: str | None = None) -> Path:
+    return output_path(video, output_dir, "png", stem)
 
 
 def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path:

@@ -85,6 +85,7 @@ class VideoResult:
     model: dict
     predictions: list[Prediction]
     subtitles: dict = field(default_factory=dict)
+    stem: str | None = None  # output file names: <stem>.emotions.<ext>; None: the video's stem
 
 
 class ResultWriter:
@@ -96,7 +97,7 @@ class ResultWriter:
         raise NotImplementedError
 
     def path(self, result: VideoResult, output_dir: Path) -> Path:
-        return output_path(result.video, output_dir, self.extension)
+        return output_path(result.video, output_dir, self.extension, result.stem)
 
     def write(self, result: VideoResult, output_dir: Path) -> Path:
         path = self.path(result, output_dir)
@@ -105,9 +106,9 @@ class ResultWriter:
         return atomic_write(path, self.render(result))
 
 
-def output_path(video: Path, output_dir: Path, extension: str) -> Path:
-    """`<output_dir>/<video stem>.emotions.<ext>`."""
-    return Path(output_dir) / f"{Path(video).stem}.emotions.{extension}"
+def output_path(video: Path, output_dir: Path, extension: str, stem: str | None = None) -> Path:
+    """`<output_dir>/<stem>.emotions.<ext>`, the stem being the video's unless given."""
+    return Path(output_dir) / f"{stem or Path(video).stem}.emotions.{extension}"
 
 
 #: One colour per emotion (subtitles, plots), chosen to stay distinct for common colour-vision deficiencies.

@@ -249,6 +249,28 @@ def test_folder_outputs_are_written_as_videos_finish(media_dir, trimodal_model, 
     assert events.index("run over") >= 6  # the run wrote six of its eight videos while it went on
 
 
+def test_videos_of_one_stem_get_outputs_of_their_own(trimodal_model, tmp_path):
+    """ep1.mp4 beside ep1.mkv (an original and its transcode) share ep1.srt; each gets its own outputs, and
+    resuming does not take one for the other (they used to write, and then skip, the same ep1.emotions.csv)."""
+    folder = tmp_path / "season"
+    folder.mkdir()
+    make_media(folder / "ep1.mp4", 4.0)
+    make_media(folder / "ep1.mkv", 3.0)
+    make_media(folder / "ep2.mp4", 4.0)
+    for name in ("ep1", "ep2"):
+        write_srt(folder / f"{name}.srt", SIX_CUES[:3])
+    out = tmp_path / "out"
+    result = annotate(folder, trimodal_model, out, "-f", "csv,json")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ep1.mkv.emotions.csv", "ep1.mkv.emotions.json", "ep1.mp4.emotions.csv", "ep1.mp4.emotions.json",
+        "ep2.emotions.csv", "ep2.emotions.json"]
+    assert read_json(out / "ep1.mkv.emotions.json")["duration"] == pytest.approx(3.0, abs=0.1)
+    assert read_json(out / "ep1.mp4.emotions.json")["duration"] == pytest.approx(4.0, abs=0.1)
+    again = annotate(folder, trimodal_model, out, "-f", "csv,json")
+    assert "0 annotated, 3 already done" in again.output
+
+
 def cli_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMOCLI_MODEL": os.environ.get("EMOCLI_MODEL_TEST", "")}
     return subprocess.run([sys.executable, "-m", "emocli", *map(str, args)], capture_output=True, text=True,
