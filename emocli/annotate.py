@@ -168,7 +168,8 @@ def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: st
     if target.is_dir():
         if subs is not None:
             raise UsageError("--subs names one subtitle file; in folder mode subtitles are found by stem")
-        videos = sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        videos = sorted(p for p in target.iterdir()  # hidden files (and macOS's ._ companions) are not videos
+                        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
         if not videos:
             raise UsageError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) in {target}")
     else:
@@ -360,7 +361,8 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
             if st is None or "preds" not in st:
                 continue  # the video failed meanwhile
             used = [m for m, on in a["present"].items() if on]
-            st["preds"][id(utt)] = Prediction(utt.index, utt.start_s, utt.end_s, utt.text, utt.speaker, p, used,
+            end_s = utt.end_s if utt.shown_end_s is None else utt.shown_end_s  # outputs keep the file's timing
+            st["preds"][id(utt)] = Prediction(utt.index, utt.start_s, end_s, utt.text, utt.speaker, p, used,
                                               a if options.attention else None)
         bar.update(len(todo))
         for video in list(states):

@@ -19,6 +19,7 @@ class Utterance:
     text: str
     speaker: str | None = None
     context: str = ""
+    shown_end_s: float | None = None  # the subtitle file's end time where end_s was clipped to the media
 
 
 FOLLOWING_SEPARATOR = " || "
@@ -51,7 +52,7 @@ def make_utterances(cues: list[Cue], context: int = 0, context_after: int = 0) -
     """One utterance per (valid, time-sorted) cue; context = the previous `context` cues of the same file and,
     with `context_after`, the next ones (a subtitle file is complete, so later cues are known)."""
     contexts = dialogue_contexts([(c.speaker, c.text) for c in cues], context, context_after)
-    return [Utterance(cue.index, cue.start_s, cue.end_s, cue.text, cue.speaker, ctx)
+    return [Utterance(cue.index, cue.start_s, cue.end_s, cue.text, cue.speaker, ctx, cue.shown_end_s)
             for cue, ctx in zip(cues, contexts)]
 
 

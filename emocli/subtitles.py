@@ -26,6 +26,7 @@ class Cue:
     end_s: float
     text: str
     speaker: str | None = None
+    shown_end_s: float | None = None  # the file's end time, where end_s was clipped to the end of the media
 
     @property
     def duration_s(self) -> float:
@@ -204,7 +205,8 @@ def read_subtitles(path: str | Path) -> tuple[list[Cue], int]:
 def validate_cues(cues: list[Cue], duration_s: float | None, unreadable: int = 0) -> tuple[list[Cue], SubtitleReport]:
     """Keep the cues that can be annotated, sorted by start; count every skipped or unusual cue by reason.
 
-    Times are clipped to [0, duration]; a cue that starts at or past the end of the media is skipped.
+    Times are clipped to [0, duration] for decoding (a clipped cue keeps its own end time in `shown_end_s`, for
+    the outputs); a cue that starts at or past the end of the media is skipped.
     Overlapping and out-of-order cues are kept (two speakers may talk at once) and only counted.
     """
     report = SubtitleReport(total=len(cues) + unreadable)
@@ -216,7 +218,7 @@ def validate_cues(cues: list[Cue], duration_s: float | None, unreadable: int = 0
         if not cue.text:
             report.skipped["empty"] += 1
             continue
-        if end_s - start_s < MIN_CUE_S:
+        if end_s - start_s < MIN_CUE_S - 1e-6:  # 5.010 - 5.000 is 0.00999... in floating point
             report.skipped["zero or negative length"] += 1
             continue
         if duration_s is not None:
@@ -227,7 +229,8 @@ def validate_cues(cues: list[Cue], duration_s: float | None, unreadable: int = 0
                 end_s = duration_s
                 report.noted["clipped at the end of the media"] += 1
         if (start_s, end_s) != (cue.start_s, cue.end_s):
-            cue = Cue(cue.index, start_s, end_s, cue.text, cue.speaker)
+            cue = Cue(cue.index, start_s, end_s, cue.text, cue.speaker,
+                      cue.end_s if end_s != cue.end_s else None)
         valid.append(cue)
     if any(b.start_s < a.start_s for a, b in zip(valid, valid[1:])):
         report.noted["out of order (sorted by start)"] += 1
@@ -240,9 +243,14 @@ def validate_cues(cues: list[Cue], duration_s: float | None, unreadable: int = 0
 
 
 def find_subtitles(video: Path) -> Path | None:
-    """The sibling subtitle file of a video (`<stem>.srt`, then `<stem>.vtt`), or None."""
+    """The sibling subtitle file of a video (`<stem>.srt`, then `<stem>.vtt`, the extension in any case), or None."""
     for ext in SUBTITLE_EXTENSIONS:
         for candidate in (video.with_suffix(ext), video.with_suffix(ext.upper())):
             if candidate.is_file():
                 return candidate
+    siblings = {p.name.casefold(): p for p in video.parent.iterdir() if p.is_file()}  # .Srt, .sRT ...
+    for ext in SUBTITLE_EXTENSIONS:
+        candidate = siblings.get((video.stem + ext).casefold())
+        if candidate is not None and candidate.stem == video.stem:
+            return candidate
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
@@ -185,7 +186,7 @@ class VttWriter(ResultWriter):
     def render(self, result: VideoResult) -> str:
         blocks = ["WEBVTT\n"]
         for p in result.predictions:
-            text = _labelled(p).replace("-->", "->")
+            text = html.escape(_labelled(p), quote=False)  # WebVTT cue text: & < > as entities (so no "-->")
             blocks.append(f"{_vtt_time(p.start_s)} --> {_vtt_time(p.end_s)}\n{text}\n")
         return "\n".join(blocks)
 

@@ -73,6 +73,31 @@ def test_trimodal_every_format_round_trips(media_dir, trimodal_model, six_cue_sr
     assert vtt_cues[0].text.startswith("[")
 
 
+def test_vtt_output_escapes_cue_text_and_reads_back(tmp_path):
+    """WebVTT cue text may not hold a raw & or <, and --> ends a cue: they are written as entities, and emocli
+    (like any WebVTT reader) reads the same text back."""
+    from emocli.writers import Prediction, VideoResult, VttWriter
+
+    texts = ["Tom & Jerry <3", "He said --> go", "1 < 2 & 3 > 0", "x<y>z"]
+    probs = np.eye(len(LABELS))[4]
+    preds = [Prediction(k + 1, 2.0 * k, 2.0 * k + 1.5, t, None, probs, ["text"]) for k, t in enumerate(texts)]
+    path = VttWriter().write(VideoResult(Path("v.mp4"), 10.0, {}, preds), tmp_path)
+    body = path.read_text(encoding="utf-8").split("\n", 1)[1]
+    assert "&amp;" in body and "&lt;3" in body and "--&gt; go" in body
+    assert body.count("-->") == len(texts) and " < " not in body and " & " not in body
+    cues, unreadable = read_subtitles(path)
+    assert unreadable == 0 and [c.text for c in cues] == [f"[neutral 1.00] {t}" for t in texts]
+
+
+def test_folder_finds_subtitles_in_any_case_and_skips_hidden_files(tmp_path):
+    from emocli.annotate import find_jobs
+
+    for name in ("a.mp4", "a.Srt", "b.MKV", "b.vtt", "c.mp4", "._a.mp4", ".hidden.mp4", ".hidden.srt"):
+        (tmp_path / name).write_bytes(b"")
+    jobs = {job.video.name: job.subs.name if job.subs else None for job in find_jobs(tmp_path)}
+    assert jobs == {"a.mp4": "a.Srt", "b.MKV": "b.vtt", "c.mp4": None}
+
+
 def test_same_input_gives_same_output(media_dir, trimodal_model, six_cue_srt, tmp_path):
     for out in ("a", "b"):
         assert annotate(media_dir / "both.mp4", trimodal_model, tmp_path / out, "--subs", six_cue_srt,
@@ -159,8 +184,9 @@ def test_bad_cues_are_counted_not_fatal(media_dir, trimodal_model, tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "both.emotions.csv")
     assert list(table["index"]) == [1, 4, 7, 6]  # sorted by start; bad ones skipped
-    assert table["end"].max() == pytest.approx(6.0, abs=0.05)  # clipped to the media's end
-    assert len(pysrt.open(tmp_path / "both.emotions.srt")) == 4
+    assert table["end"].max() == pytest.approx(7.0)  # decoded up to the media's end, written as in the file
+    shown = pysrt.open(tmp_path / "both.emotions.srt")
+    assert len(shown) == 4 and str(shown[-1].end) == "00:00:07,000"
     warning = [line for line in result.output.splitlines() if line.startswith("emocli: warning:")]
     assert len(warning) == 1
     for phrase in ("5 of 9 cues skipped", "1 empty", "2 zero or negative length", "1 past the end",

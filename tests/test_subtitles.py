@@ -62,15 +62,16 @@ def test_webvtt_with_header_notes_settings_and_short_times():
 def test_validation_counts_every_reason():
     cues = [Cue(1, 0.0, 1.0, "a"), Cue(2, 2.0, 2.0, "zero"), Cue(3, 3.0, 2.0, "negative"), Cue(4, 1.5, 2.5, ""),
             Cue(5, 0.5, 1.5, "overlaps 1"), Cue(6, 9.0, 12.0, "clipped"), Cue(7, 10.0, 11.0, "past end"),
-            Cue(8, -1.0, 0.4, "negative start")]
+            Cue(8, -1.0, 0.4, "negative start"), Cue(9, 5.0, 5.01, "10 ms: as short as a cue may be")]
     valid, report = validate_cues(cues, duration_s=10.0, unreadable=2)
-    assert [c.index for c in valid] == [8, 1, 5, 6]
-    assert valid[0].start_s == 0.0 and valid[-1].end_s == 10.0
-    assert report.total == 10 and report.valid == 4
+    assert [c.index for c in valid] == [8, 1, 5, 9, 6]
+    assert valid[0].start_s == 0.0 and valid[-1].end_s == 10.0 and valid[-1].shown_end_s == 12.0
+    assert valid[1].shown_end_s is None
+    assert report.total == 11 and report.valid == 5
     assert report.skipped == {"zero or negative length": 2, "empty": 1, "past the end of the media": 1,
                               "with unreadable timing": 2}
     assert report.noted["overlapping"] == 2 and report.noted["clipped at the end of the media"] == 1
-    assert "6 of 10 cues skipped" in report.warning()
+    assert "6 of 11 cues skipped" in report.warning()
 
 
 def test_clean_file_has_no_warning():
