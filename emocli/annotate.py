@@ -29,7 +29,7 @@ from .media import VIDEO_EXTENSIONS, MediaInfo, probe
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, make_utterances
 from .subtitles import SubtitleReport, find_subtitles, read_subtitles, validate_cues
-from .writers import Prediction, VideoResult, WRITERS, output_path, write_outputs
+from .writers import Prediction, VideoResult, WRITERS, check_output_dir, output_path, write_outputs
 
 SORT_WINDOW = 4  # batches gathered before sorting by length
 
@@ -175,6 +175,8 @@ def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: st
     else:
         videos = [target]
     stems = Counter(v.stem.casefold() for v in videos)  # casefold: one file on case-insensitive file systems
+    if output_dir is not None:
+        check_output_dir(output_dir)
     jobs = []
     for video in videos:
         sub = Path(subs) if subs is not None else find_subtitles(video)
@@ -338,7 +340,10 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
 
                 paths.append(plot_result(result, plot_path(video, prep.job.output_dir, prep.job.stem)))
         except OSError as exc:
-            outcomes[video] = Outcome(video, "failed", f"{video}: cannot write outputs ({exc.strerror})")
+            where = exc.filename2 or exc.filename or prep.job.output_dir
+            message = f"{video}: cannot write outputs ({exc.strerror or exc}: {where})"
+            outcomes[video] = Outcome(video, "failed", message)
+            options.log(f"emocli: error: {message}")
             return
         outcomes[video] = Outcome(video, "done", "", paths, result, prep.report)
         bar.set_postfix_str(f"videos {len(outcomes)}/{len(jobs)}")
@@ -404,6 +409,9 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
     finally:
         stop.set()
         bar.close()
+        # wait for the decoders to wind down (ffmpeg killed, running voice detection finished): threads still
+        # inside ONNX Runtime or PyTorch while the interpreter exits abort it (SIGABRT) after a Ctrl-C
+        producer.join(timeout=60)
     return RunSummary([outcomes.get(j.video) or Outcome(j.video, "failed", f"{j.video}: not processed")
                        for j in jobs])
 

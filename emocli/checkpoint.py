@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from . import LABELS, MODALITIES
 from .errors import UsageError
 from .model import FORMAT_VERSION, EmotionModel, EnsembleModel, ModelConfig
-from .writers import _FILE_MODE, atomic_write
+from .writers import _FILE_MODE, atomic_write, check_output_dir
 
 CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
 #: Where the shipped default checkpoint lives (the repository's weights/ folder).
@@ -124,6 +124,12 @@ def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list
     runs = [Path(d) for d in run_dirs]
     if len(runs) < 2:
         raise UsageError("an ensemble needs at least two checkpoints")
+    resolved = [r.resolve() for r in runs]
+    if len(set(resolved)) < len(resolved):
+        raise UsageError("an ensemble's checkpoints must differ: one of them is given twice")
+    if Path(directory).resolve() in resolved:
+        raise UsageError(f"--out {directory} is one of the checkpoints being combined: it would be overwritten")
+    check_output_dir(directory, "checkpoint folder")
     configs = [read_config(d) for d in runs]
     shapes = [{k: v for k, v in c.to_dict().items() if k != "provenance"} for c in configs]
     tensors = {}

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from . import LABELS
-from .errors import EXIT_USAGE, EmocliError
+from .errors import EXIT_INPUT_FAILED, EXIT_USAGE, EmocliError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -39,6 +39,10 @@ def handle_errors(fn):
         except EmocliError as exc:
             _say(f"emocli: error: {exc.message}")
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a file system failure the checks before the work could not foresee (disk full)
+            where = f": {exc.filename}" if exc.filename else ""
+            _say(f"emocli: error: {exc.strerror or exc}{where}")
+            raise typer.Exit(EXIT_INPUT_FAILED) from None
         except KeyboardInterrupt:
             _say("emocli: interrupted (finished outputs are kept; re-run to resume)")
             raise typer.Exit(130) from None
@@ -181,10 +185,15 @@ def explain(
     """
     from .annotate import find_jobs, load_model, resolve_device
     from .explain import explain_utterance, plot_explanation
+    from .writers import check_output_dir
 
     job = find_jobs(video, subs)[0]
     if job.subs is None:
         raise EmocliError(f"{video}: no subtitles found (pass --subs)", EXIT_USAGE)
+    if output is not None:
+        if output.is_dir():
+            raise EmocliError(f"--output {output} is a folder; name the PNG to write", EXIT_USAGE)
+        check_output_dir(output.parent)
     loaded, _ = load_model(model, resolve_device(device))
     ex = explain_utterance(job.video, job.subs, index, loaded, vad)
     path = plot_explanation(ex, output or video.with_name(f"{video.stem}.cue{index}.explain.png"),
@@ -362,7 +371,23 @@ def main() -> None:
         if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
             argv.insert(i + 1, "auto" if os.environ.get("RAY_ADDRESS") else "local")
             break
-    app(args=argv, prog_name="emocli")
+    clicks = sys.modules[typer.BadParameter.__module__]  # click's exceptions (Typer may bundle its own click)
+    try:
+        code = app(args=argv, prog_name="emocli", standalone_mode=False)
+    except clicks.UsageError as exc:  # a bad option or argument: one line, as every other error
+        if exc.ctx is not None and not argv[exc.ctx.command_path.count(" "):]:  # bare `emocli [cmd]`: its help
+            typer.echo(exc.ctx.get_help())
+        else:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _say(f"emocli: error: {exc.format_message()}{hint}")
+        code = EXIT_USAGE
+    except clicks.ClickException as exc:
+        _say(f"emocli: error: {exc.format_message()}")
+        code = exc.exit_code
+    except clicks.Abort:
+        _say("emocli: interrupted")
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

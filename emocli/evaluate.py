@@ -19,7 +19,7 @@ from .errors import UsageError
 from .features import compute_features, default_cache_dir, file_sha256
 from .meld import has_clips, load_split
 from .model import EmotionModel, EnsembleModel, head_logits
-from .writers import atomic_write, save_figure
+from .writers import atomic_write, check_output_dir, save_figure
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -156,6 +156,8 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
     out = Path(output_dir) if output_dir else run_dir / f"eval-{split}"
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     model = load_checkpoint(run_dir, device)
+    check_output_dir(out)  # before scoring, not after it
+    check_output_dir(cache, "cache folder")
     predict, present, labels = split_predictor(model, run_dir, meld_dir, split, cache, vad, progress, log, precision)
     members = len(model.members) if isinstance(model, EnsembleModel) else 1
     preds = predict(present).argmax(1).numpy()

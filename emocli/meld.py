@@ -68,6 +68,17 @@ def load_split(meld_dir: str | Path, split: str, context: int = 0, limit: int | 
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise UsageError(f"{csv} lacks the MELD columns {missing}")
+    for column in ("Dialogue_ID", "Utterance_ID"):
+        ids = pd.to_numeric(table[column], errors="coerce")
+        bad = ids.isna() | (ids != ids.round())
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            value = table[column].iloc[row]
+            shown = "nothing" if pd.isna(value) else repr(str(value))
+            raise UsageError(f"{csv}: {column} must be a whole number; line {row + 2} has {shown}")
+        table[column] = ids.astype(int)
+    if table.empty:
+        raise UsageError(f"{csv} holds no utterances")
     table = table.sort_values(["Dialogue_ID", "Utterance_ID"], kind="stable")
     clip_dir = _find(meld_dir, clip_dir_name)
     label_index = {label: i for i, label in enumerate(LABELS)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import os
 import random
 import subprocess
@@ -22,11 +23,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import LABELS, MODALITIES
 from .checkpoint import model_card, model_state, save_checkpoint
-from .errors import UsageError
+from .errors import EmocliError, UsageError
 from .evaluate import compute_metrics
 from .features import compute_features, default_cache_dir
 from .meld import SENTIMENTS, MeldUtterance, has_clips, load_split
 from .model import AudioConfig, EmotionModel, FusionConfig, VideoConfig, head_logits, make_config
+from .writers import check_output_dir
 
 
 @dataclass
@@ -191,6 +193,12 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
         progress, log = False, (lambda msg: None)
     meld_dir, out_dir = Path(meld_dir), Path(out_dir)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    if rank == 0:  # before training, not after it
+        check_output_dir(out_dir, "checkpoint folder")
+        check_output_dir(cache, "cache folder")
+    for name, value in (("--lr", cfg.lr), ("--encoder-lr", cfg.encoder_lr)):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{name} must be a positive number, not {value}")
     mods = [m for m in MODALITIES if m in cfg.modalities]
     if len(mods) != len(cfg.modalities):
         raise UsageError(f"--modalities must be a comma list of {', '.join(MODALITIES)}")
@@ -284,6 +292,9 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
             optimizer.step()
             scheduler.step()
             running += loss.item() * len(idx)
+            if not math.isfinite(running):
+                raise EmocliError(f"training diverged in epoch {epoch} (the loss is {loss.item()}); try a lower "
+                                  f"--lr / --encoder-lr")
         dev_feats = {m: (text_batches["dev"].all() if f is None else f) for m, f in features["dev"].items()}
         dev_pred = head_logits(model.head, dev_feats, present_t["dev"]).argmax(1).numpy()
         metrics = compute_metrics(labels["dev"], dev_pred)

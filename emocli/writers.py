@@ -27,6 +27,26 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone makes files private (0600)
 
 
+def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Check, before any work that leads to them, that outputs can go to this folder (it is one, or can be made
+    one): a path that cannot fails now, in one line, not after hours of decoding or training. Creates nothing."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"{what} {path} is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write to {what} {path}: permission denied")
+        return path
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"cannot create {what} {path}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {what} {path}: permission denied in {ancestor}")
+    return path
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write a file so that it either exists complete or not at all (temp file in the same folder + rename)."""
     path = Path(path)

@@ -161,9 +161,8 @@ def test_a_model_error_mid_run_leaves_no_decoder_behind(media_dir, trimodal_mode
     options = AnnotateOptions(formats=[], progress=False, batch_size=1, decode_workers=3, vad="energy")
     with pytest.raises(EmocliError, match="simulated"):
         annotate(find_jobs(media_dir / "both.mp4", subs), model, options)
-    deadline = time.time() + 10
-    while time.time() < deadline and [t for t in threading.enumerate() if t.name.startswith("emocli-")]:
-        time.sleep(0.1)
+    # gone by the time annotate returns: threads still inside ONNX Runtime or PyTorch when the interpreter exits
+    # (as after a Ctrl-C) abort it with SIGABRT
     assert not [t.name for t in threading.enumerate() if t.name.startswith("emocli-")]
 
 

@@ -188,3 +188,52 @@ def test_kill_and_resume_gives_the_same_outputs(tmp_path, encoders):
         a, b = pd.read_csv(ref), pd.read_csv(out / ref.name)
         assert list(a["emotion"]) == list(b["emotion"])
         assert np.allclose(a[[f"p_{x}" for x in LABELS]], b[[f"p_{x}" for x in LABELS]], atol=1e-3)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess, code: int, phrase: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("emocli: error:") and phrase in lines[0], proc.stderr
+
+
+def _meld_with(tmp_path: Path, column: str, value) -> Path:
+    from conftest import MELD_DIR
+
+    folder = tmp_path / f"meld-{column}"
+    folder.mkdir()
+    table = pd.read_csv(MELD_DIR / "dev_sent_emo.csv").head(20).astype({column: object})
+    table.loc[3, column] = value
+    table.to_csv(folder / "dev_sent_emo.csv", index=False)
+    return folder
+
+
+def test_bad_paths_and_values_fail_before_the_work_in_one_line(corpus, text_model, tmp_path):
+    """Each of these used to print a traceback, most after the work was done (scoring, training), or, for an
+    output that could not be written, nothing at all."""
+    from conftest import MELD_DIR
+
+    if not (MELD_DIR / "dev_sent_emo.csv").is_file():
+        pytest.skip(f"MELD CSVs not found at {MELD_DIR}")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    video, subs = corpus / "good.mp4", corpus / "only.srt"
+    annotate = ("annotate", video, "--subs", subs, "--model", text_model, "-q")
+    _one_error_line(run(*annotate, "-o", a_file), 2, "is a file, not a folder")
+    _one_error_line(run(*annotate, "-o", a_file / "out"), 2, "cannot create output folder")
+    blocked = tmp_path / "blocked"
+    (blocked / "good.emotions.csv").mkdir(parents=True)  # the output's name is taken by a folder
+    _one_error_line(run(*annotate, "-o", blocked), 1, "cannot write outputs")
+    _one_error_line(run(*annotate, "-b", "0"), 2, "--batch-size")  # option errors: one line too, not a box
+    _one_error_line(run("annotat", video), 2, "No such command")
+    _one_error_line(run("explain", video, "--subs", subs, "-n", "1", "--model", text_model, "-o", tmp_path), 2,
+                    "is a folder")
+    _one_error_line(run("evaluate", text_model, "--meld", MELD_DIR, "-o", a_file), 2, "is a file, not a folder")
+    _one_error_line(run("evaluate", text_model, "--meld", _meld_with(tmp_path, "Dialogue_ID", "abc")), 2,
+                    "Dialogue_ID must be a whole number; line 5 has 'abc'")
+    _one_error_line(run("evaluate", text_model, "--meld", _meld_with(tmp_path, "Utterance_ID", None)), 2,
+                    "Utterance_ID must be a whole number")
+    _one_error_line(run("train", "--meld", MELD_DIR, "--out", tmp_path / "run", "--lr", "nan"), 2,
+                    "--lr must be a positive number")
+    _one_error_line(run("train", "--meld", MELD_DIR, "--out", a_file, "--epochs", "1"), 2, "is a file")
+    _one_error_line(run("ensemble", text_model, text_model, "--out", tmp_path / "pair"), 2, "given twice")
+    _one_error_line(run("ensemble", text_model, tmp_path / "other", "--out", text_model), 2, "would be overwritten")

@@ -165,7 +165,8 @@ def test_trimodal_training_on_synthetic_clips_and_ablations(tmp_path, encoders):
     assert len(metrics["ablations"]) == 7 and metrics["n"] == 12
 
     # an ensemble evaluates through the same path; a model twice over scores exactly as the model alone
-    result = invoke("ensemble", run, run, "--out", tmp_path / "twice")
+    shutil.copytree(run, tmp_path / "copy")  # the same checkpoint twice is refused as a likely mistake
+    result = invoke("ensemble", run, tmp_path / "copy", "--out", tmp_path / "twice")
     assert result.exit_code == 0, result.output
     result = invoke("evaluate", tmp_path / "twice", "--meld", meld, "--split", "test", "--ablations", "--cache",
                     tmp_path / "cache", "--vad", "energy", "-q")
