@@ -218,6 +218,9 @@ def models(
     """
     from .checkpoint import list_models
 
+    for folder in folders or []:
+        if not folder.is_dir():
+            raise EmocliError(f"no such folder: {folder}", EXIT_USAGE)
     found = list_models(folders or [])
     if as_json:
         typer.echo(json.dumps(found, indent=2))

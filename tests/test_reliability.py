@@ -237,3 +237,4 @@ def test_bad_paths_and_values_fail_before_the_work_in_one_line(corpus, text_mode
     _one_error_line(run("train", "--meld", MELD_DIR, "--out", a_file, "--epochs", "1"), 2, "is a file")
     _one_error_line(run("ensemble", text_model, text_model, "--out", tmp_path / "pair"), 2, "given twice")
     _one_error_line(run("ensemble", text_model, tmp_path / "other", "--out", text_model), 2, "would be overwritten")
+    _one_error_line(run("models", tmp_path / "nope"), 2, "no such folder")
