@@ -29,7 +29,8 @@ from .media import VIDEO_EXTENSIONS, MediaInfo, probe
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, make_utterances
 from .subtitles import SubtitleReport, find_subtitles, read_subtitles, validate_cues
-from .writers import Prediction, VideoResult, WRITERS, check_output_dir, output_path, write_outputs
+from .writers import (Prediction, VideoResult, WRITERS, check_output_dir, output_path, remove_stale_temps,
+                      write_outputs)
 
 SORT_WINDOW = 4  # batches gathered before sorting by length
 
@@ -239,6 +240,8 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
                 break
             wanted = job.outputs(options.formats, options.plot)
             if wanted and not options.overwrite and all(p.is_file() for p in wanted):
+                for path in wanted:  # what a killed run may have left beside them
+                    remove_stale_temps(path)
                 put(("skipped", job, None))
                 continue
             decoder.wait_for_room()

@@ -44,7 +44,8 @@ def handle_errors(fn):
             _say(f"emocli: error: {exc.strerror or exc}{where}")
             raise typer.Exit(EXIT_INPUT_FAILED) from None
         except KeyboardInterrupt:
-            _say("emocli: interrupted (finished outputs are kept; re-run to resume)")
+            resumes = fn.__name__ == "annotate"
+            _say("emocli: interrupted" + (" (finished outputs are kept; re-run to resume)" if resumes else ""))
             raise typer.Exit(130) from None
 
     return wrapper
@@ -158,11 +159,13 @@ def info(
     data = collect_info(model)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
-        return
-    for key, value in data.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        typer.echo(f"{key:>14}: {value}")
+    else:
+        for key, value in data.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            typer.echo(f"{key:>14}: {value}")
+    if model is not None and str(data.get("model", "")).startswith("unusable: "):
+        raise EmocliError(f"{model}: {data['model']}", EXIT_USAGE)  # the report is printed; scripts see it failed
 
 
 @app.command()

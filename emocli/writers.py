@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import html
 import io
 import json
@@ -45,6 +46,14 @@ def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UsageError(f"cannot create {what} {path}: permission denied in {ancestor}")
     return path
+
+
+def remove_stale_temps(path: str | Path) -> None:
+    """Delete the temp files of `path` that a run killed mid-write left behind (atomic_write names them)."""
+    path = Path(path)
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
@@ -122,8 +131,7 @@ class ResultWriter:
 
     def write(self, result: VideoResult, output_dir: Path) -> Path:
         path = self.path(result, output_dir)
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a run that was killed mid-write
-            stale.unlink(missing_ok=True)
+        remove_stale_temps(path)
         return atomic_write(path, self.render(result))
 
 

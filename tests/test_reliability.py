@@ -238,3 +238,11 @@ def test_bad_paths_and_values_fail_before_the_work_in_one_line(corpus, text_mode
     _one_error_line(run("ensemble", text_model, text_model, "--out", tmp_path / "pair"), 2, "given twice")
     _one_error_line(run("ensemble", text_model, tmp_path / "other", "--out", text_model), 2, "would be overwritten")
     _one_error_line(run("models", tmp_path / "nope"), 2, "no such folder")
+    info = run("info", "--model", tmp_path / "nope")  # the report, and a failing exit for scripts
+    assert "unusable" in info.stdout
+    _one_error_line(info, 2, "model directory not found")
+    done = tmp_path / "done"  # a resumed run skips a finished video and clears what a killed run left beside it
+    assert run(*annotate, "-o", done).returncode == 0
+    stale = done / ".good.emotions.csv.abc123.tmp"
+    stale.write_text("half")
+    assert run(*annotate, "-o", done).returncode == 0 and not stale.exists()
