@@ -234,27 +234,29 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
         else:  # one broken video must never stop a folder run; the message says it all
             put(("failed", job, f"{job.video}: unexpected {type(error).__name__}: {error}"))
 
-    with Decoder(model, options.vad, decode_workers(options.decode_workers), stop) as decoder:
-        for k, job in enumerate(jobs):
-            if stop.is_set():
-                break
-            wanted = job.outputs(options.formats, options.plot)
-            if wanted and not options.overwrite and all(p.is_file() for p in wanted):
-                for path in wanted:  # what a killed run may have left beside them
-                    remove_stale_temps(path)
-                put(("skipped", job, None))
-                continue
-            decoder.wait_for_room()
-            try:
-                prep = prepare_job(job, model)
-            except Exception as exc:
-                done(job, exc)
-                continue
-            put(("start", job, prep))
-            decoder.submit(prep, lambda items, job=job: put(("items", job, items)),
-                           lambda error, job=job: done(job, error), more_to_come=k < len(jobs) - 1)
-        decoder.join()
-    put(None)
+    try:
+        with Decoder(model, options.vad, decode_workers(options.decode_workers), stop) as decoder:
+            for k, job in enumerate(jobs):
+                if stop.is_set():
+                    break
+                wanted = job.outputs(options.formats, options.plot)
+                if wanted and not options.overwrite and all(p.is_file() for p in wanted):
+                    for path in wanted:  # what a killed run may have left beside them
+                        remove_stale_temps(path)
+                    put(("skipped", job, None))
+                    continue
+                decoder.wait_for_room()
+                try:
+                    prep = prepare_job(job, model)
+                except Exception as exc:
+                    done(job, exc)
+                    continue
+                put(("start", job, prep))
+                decoder.submit(prep, lambda items, job=job: put(("items", job, items)),
+                               lambda error, job=job: done(job, error), more_to_come=k < len(jobs) - 1)
+            decoder.join()
+    finally:  # the consumer always learns that nothing more comes, even after a bug here
+        put(None)
 
 
 # --- the consumer: batched model calls ------------------------------------------------------------------------
