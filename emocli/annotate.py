@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from . import LABELS
 from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint, resolve_model
-from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
+from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError, os_error_text
 from .int8 import quantize_text_encoders, require_cpu, use_pytorch
 from .decode import Decoder, decode_workers
 from .media import VIDEO_EXTENSIONS, MediaInfo, probe
@@ -345,8 +345,7 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
 
                 paths.append(plot_result(result, plot_path(video, prep.job.output_dir, prep.job.stem)))
         except OSError as exc:
-            where = exc.filename2 or exc.filename or prep.job.output_dir
-            message = f"{video}: cannot write outputs ({exc.strerror or exc}: {where})"
+            message = f"{video}: cannot write outputs ({os_error_text(exc)})"
             outcomes[video] = Outcome(video, "failed", message)
             options.log(f"emocli: error: {message}")
             return

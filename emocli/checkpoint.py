@@ -53,7 +53,10 @@ def resolve_model(ref: str | Path) -> Path:
 def list_models(extra: list[Path] | None = None) -> list[dict]:
     """Installed checkpoints (weights/, $EMOCLI_MODEL and `extra` folders) with their modalities and scores."""
     roots = [WEIGHTS_DIR] + ([Path(os.environ["EMOCLI_MODEL"])] if os.environ.get("EMOCLI_MODEL") else [])
-    roots += list(extra or [])
+    for folder in extra or []:
+        if not Path(folder).is_dir():
+            raise UsageError(f"no such folder: {folder}")
+    roots += [Path(folder) for folder in extra or []]
     found, seen = [], set()
     default = default_model_dir()
     for root in roots:

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from . import LABELS
-from .errors import EXIT_INPUT_FAILED, EXIT_USAGE, EmocliError
+from .errors import EXIT_INPUT_FAILED, EXIT_USAGE, EmocliError, os_error_text
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -40,8 +40,7 @@ def handle_errors(fn):
             _say(f"emocli: error: {exc.message}")
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:  # a file system failure the checks before the work could not foresee (disk full)
-            where = f": {exc.filename}" if exc.filename else ""
-            _say(f"emocli: error: {exc.strerror or exc}{where}")
+            _say(f"emocli: error: {os_error_text(exc)}")
             raise typer.Exit(EXIT_INPUT_FAILED) from None
         except KeyboardInterrupt:
             resumes = fn.__name__ == "annotate"
@@ -221,9 +220,6 @@ def models(
     """
     from .checkpoint import list_models
 
-    for folder in folders or []:
-        if not folder.is_dir():
-            raise EmocliError(f"no such folder: {folder}", EXIT_USAGE)
     found = list_models(folders or [])
     if as_json:
         typer.echo(json.dumps(found, indent=2))

@@ -275,14 +275,15 @@ class Decoder:
     def wait_for_room(self) -> None:
         """Block while a full round of segments (one per decoder) is already waiting: the caller then prepares
         its next video while the decoders work, and only a bounded number of videos is in flight."""
-        with self._cond:
-            while self._queued >= self.workers and not self._stopped():
-                self._cond.wait(0.1)
+        self._wait_while(lambda: self._queued >= self.workers)
 
     def join(self) -> None:
         """Block until every submitted video is done (or the run stopped)."""
-        with self._cond:
-            while self._videos and not self._stopped():
+        self._wait_while(lambda: self._videos > 0)
+
+    def _wait_while(self, busy: Callable[[], bool]) -> None:
+        with self._cond:  # polled too, as a stop is an Event of its own that does not notify this condition
+            while busy() and not self._stopped():
                 self._cond.wait(0.1)
 
     def close(self) -> None:

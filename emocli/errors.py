@@ -18,6 +18,12 @@ class EmocliError(Exception):
         return self.message
 
 
+def os_error_text(exc: OSError) -> str:
+    """An OSError as "reason: path" (the destination of a failed rename, else its file), for one error line."""
+    where = exc.filename2 or exc.filename
+    return f"{exc.strerror or exc}: {where}" if where else str(exc.strerror or exc)
+
+
 class UsageError(EmocliError):
     """A bad option, a missing path or an unusable model/config (exit code 2)."""
 

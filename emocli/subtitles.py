@@ -248,9 +248,9 @@ def find_subtitles(video: Path) -> Path | None:
         for candidate in (video.with_suffix(ext), video.with_suffix(ext.upper())):
             if candidate.is_file():
                 return candidate
-    siblings = {p.name.casefold(): p for p in video.parent.iterdir() if p.is_file()}  # .Srt, .sRT ...
+    siblings = {p.name.casefold(): p for p in video.parent.iterdir()}  # .Srt, .sRT ...: one listing, no stats
     for ext in SUBTITLE_EXTENSIONS:
         candidate = siblings.get((video.stem + ext).casefold())
-        if candidate is not None and candidate.stem == video.stem:
+        if candidate is not None and candidate.stem == video.stem and candidate.is_file():
             return candidate
     return None
