@@ -29,6 +29,16 @@ def _say(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _check_libraries(quiet: bool = False) -> None:
+    """Before a model loads: a library that transformers would import but that does not load, in one line each
+    (the library hides it from transformers, so the command still works)."""
+    from .environment import prepare_transformers
+
+    for broken in prepare_transformers():
+        if not quiet:
+            _say(f"emocli: warning: {broken.message()}")
+
+
 def handle_errors(fn):
     """Turn user-caused failures into one stderr line and the documented exit code (never a traceback)."""
 
@@ -108,6 +118,7 @@ def annotate(
         raise EmocliError(f"--vad must be one of {', '.join(VAD_METHODS)}", EXIT_USAGE)
     jobs = find_jobs(target, subs, output_dir)
     dev = resolve_device("cpu" if ray_address else device)
+    _check_libraries(quiet)
     loaded, model_dir = load_model(model, dev)  # on --ray: validates the model here, before the cluster starts
     if attention and "json" not in fmt:
         fmt.append("json")  # attention weights live in the JSON
@@ -196,6 +207,7 @@ def explain(
         if output.is_dir():
             raise EmocliError(f"--output {output} is a folder; name the PNG to write", EXIT_USAGE)
         check_output_dir(output.parent)
+    _check_libraries()
     loaded, _ = load_model(model, resolve_device(device))
     ex = explain_utterance(job.video, job.subs, index, loaded, vad)
     path = plot_explanation(ex, output or video.with_name(f"{video.stem}.cue{index}.explain.png"),
@@ -299,6 +311,7 @@ def train(
                       sentiment_weight=sentiment_weight, epochs=epochs, patience=patience, batch_size=batch_size,
                       lr=lr, encoder_lr=encoder_lr, class_weighting=class_weighting, dropout=dropout, seed=seed,
                       limit_dialogues=limit_dialogues, vad=vad)
+    _check_libraries(quiet)
     run(meld, out, cfg, cache, str(resolve_device(device)), progress=not quiet, log=_say)
 
 
@@ -334,6 +347,7 @@ def evaluate(
         raise EmocliError("--split must be dev or test (or train)", EXIT_USAGE)
     if record and precision != "fp32":
         raise EmocliError("--record stores the float32 reference scores: drop --record or --precision", EXIT_USAGE)
+    _check_libraries(quiet)
     metrics = run(run_dir, meld, split, ablations, output_dir, cache, str(resolve_device(device)), vad,
                   progress=not quiet, log=_say, precision=precision)
     typer.echo(metrics_text(metrics))

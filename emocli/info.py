@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .checkpoint import default_model_dir, describe, read_config
+from .environment import broken_libraries, installed_version
 from .errors import EmocliError
 from .media import ffmpeg_exe, ffprobe_exe
 
@@ -19,12 +20,9 @@ def collect_info(model_dir: str | Path | None = None) -> dict:
 
     out: dict = {"emocli": __version__, "python": platform.python_version(), "torch": torch.__version__,
                  "transformers": transformers.__version__}
-    try:
-        import torchaudio
-
-        out["torchaudio"] = torchaudio.__version__
-    except Exception as exc:  # report, do not fail: torchaudio is optional at run time
-        out["torchaudio"] = f"unavailable ({type(exc).__name__})"
+    broken = {b.name: b.message() for b in broken_libraries()}  # report, do not fail: emocli runs without them
+    out["torchaudio"] = broken.pop("torchaudio", None) or installed_version("torchaudio") or "not installed"
+    out.update(broken)  # any other library transformers would import that does not load
     try:
         import onnxruntime
 

@@ -155,6 +155,10 @@ def _export_main(source: str, target: str, names: list[str]) -> None:
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from .environment import prepare_transformers
+
+    prepare_transformers()
     from transformers import AutoModel
 
     logging.getLogger().setLevel(logging.ERROR)  # the quantiser's "consider pre-processing" advice

@@ -334,6 +334,9 @@ def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encod
                 fusion: FusionConfig | None = None, context_after: int = 0, ascii_quotes: bool = False
                 ) -> ModelConfig:
     """A config for new modalities/encoders, reading each encoder's width (and image size) from its config."""
+    from .environment import prepare_transformers
+
+    prepare_transformers()
     from transformers import AutoConfig
 
     from .encoders import resolve_encoder

@@ -59,6 +59,10 @@ def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0, tokenize
     is bert-base's.
     """
     import torch
+
+    from .environment import prepare_transformers
+
+    prepare_transformers()
     from transformers import (AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTModel, Wav2Vec2Config,
                               Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 
