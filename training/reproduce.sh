@@ -9,8 +9,9 @@ MELD=${1:-../shared/data/meld}
 OUT=${2:-weights/default}
 MEMBERS=${MEMBERS_DIR:-runs/default-members}
 if [ ! -x .venv/bin/emocli ]; then
-  python3 -m venv .venv
-  .venv/bin/pip install -q -e .
+  python3 -m venv .venv  # the README's quick-start install: the locked versions, then emocli
+  .venv/bin/pip install -q -r requirements.lock
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 for seed in 0 2; do
