@@ -31,7 +31,7 @@ def _say(message: str) -> None:
 
 def _check_libraries(quiet: bool = False) -> None:
     """Before a model loads: a library that transformers would import but that does not load, in one line each
-    (the library hides it from transformers, so the command still works)."""
+    (the library hides it from transformers, so the command still works); `annotate -q` prints only errors."""
     from .environment import prepare_transformers
 
     for broken in prepare_transformers():
@@ -311,7 +311,7 @@ def train(
                       sentiment_weight=sentiment_weight, epochs=epochs, patience=patience, batch_size=batch_size,
                       lr=lr, encoder_lr=encoder_lr, class_weighting=class_weighting, dropout=dropout, seed=seed,
                       limit_dialogues=limit_dialogues, vad=vad)
-    _check_libraries(quiet)
+    _check_libraries()  # -q here only drops progress bars
     run(meld, out, cfg, cache, str(resolve_device(device)), progress=not quiet, log=_say)
 
 
@@ -347,7 +347,7 @@ def evaluate(
         raise EmocliError("--split must be dev or test (or train)", EXIT_USAGE)
     if record and precision != "fp32":
         raise EmocliError("--record stores the float32 reference scores: drop --record or --precision", EXIT_USAGE)
-    _check_libraries(quiet)
+    _check_libraries()  # -q here only drops progress bars
     metrics = run(run_dir, meld, split, ablations, output_dir, cache, str(resolve_device(device)), vad,
                   progress=not quiet, log=_say, precision=precision)
     typer.echo(metrics_text(metrics))
