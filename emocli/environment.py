@@ -26,6 +26,7 @@ from .errors import UsageError
 OPTIONAL_LIBRARIES = {"torchaudio": "torchaudio", "torchvision": "torchvision", "accelerate": "accelerate",
                       "torchao": "torchao", "soundfile": "soundfile", "soxr": "soxr", "hqq": "hqq",
                       "kernels": "kernels"}
+_ABSENT = "emocli_no_such_package"  # a name no package has
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,14 @@ def prepare_transformers() -> tuple[BrokenLibrary, ...]:
         hidden = frozenset(b.name for b in broken)
 
         def is_package_available(pkg_name: str, return_version: bool = False):
-            if pkg_name in hidden:
-                return (False, "N/A") if return_version else (False, None)
-            return is_installed(pkg_name, return_version)
+            # for a hidden package, the answer this transformers gives for one that is not installed
+            return is_installed(_ABSENT if pkg_name in hidden else pkg_name, return_version)
 
         import_utils._is_package_available = is_package_available
-        for name, fn in list(vars(import_utils).items()):  # answers cached while transformers itself imported
+        for name in hidden:  # transformers 4.x asks once, when it is imported, and keeps the answer
+            if isinstance(getattr(import_utils, f"_{name}_available", None), bool):
+                setattr(import_utils, f"_{name}_available", False)
+        for name, fn in list(vars(import_utils).items()):  # transformers 5.x caches each answer
             if name.startswith("is_") and callable(getattr(fn, "cache_clear", None)):
                 fn.cache_clear()
     return broken

@@ -11,6 +11,9 @@
 #   bash tools/lock.sh --check                  exit 1 if the committed locks differ from what pyproject.toml
 #                                               resolves to (CI runs this); hashes are not compared, as PyPI
 #                                               may add wheels to a release later
+#   bash tools/lock.sh --lowest FILE            write the oldest releases pyproject.toml's ranges allow for its
+#                                               direct dependencies (and the dev extra) to FILE: install that in
+#                                               a scratch venv and run the tests to check the lower bounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +27,13 @@ if [ ! -x "$tool/bin/uv" ]; then
     "$tool/bin/pip" install -q "uv==$UV_VERSION"
 fi
 
+if [ "${1:-}" = "--lowest" ]; then
+    [ -n "${2:-}" ] || { echo "tools/lock.sh: --lowest needs a file to write" >&2; exit 2; }
+    UV_NO_CONFIG=1 "$tool/bin/uv" pip compile pyproject.toml --quiet --extra dev --resolution lowest-direct \
+        --python-version "$PYTHON_VERSION" --python-platform "$PLATFORM" --index-url https://pypi.org/simple \
+        -o "$2"
+    exit
+fi
 check=0
 if [ "${1:-}" = "--check" ]; then
     check=1
