@@ -26,6 +26,8 @@ from .errors import UsageError
 OPTIONAL_LIBRARIES = {"torchaudio": "torchaudio", "torchvision": "torchvision", "accelerate": "accelerate",
                       "torchao": "torchao", "soundfile": "soundfile", "soxr": "soxr", "hqq": "hqq",
                       "kernels": "kernels"}
+#: the ones built against one torch release (a mismatch is the usual reason they fail)
+TORCH_EXTENSIONS = frozenset({"torchaudio", "torchvision", "torchao", "hqq", "kernels"})
 _ABSENT = "emocli_no_such_package"  # a name no package has
 
 
@@ -40,7 +42,8 @@ class BrokenLibrary:
 
     def message(self) -> str:
         """The one line that `emocli info` and every model-loading command print."""
-        return (f"{self.name} {self.version} does not load beside torch {_torch_version()} ({self.reason}); "
+        beside = f" beside torch {_torch_version()}" if self.name in TORCH_EXTENSIONS else ""
+        return (f"{self.name} {self.version} does not load{beside} ({self.reason}); "
                 f"emocli does not use it and runs without it; fix: {self.fix}")
 
 
@@ -86,7 +89,9 @@ def _fix(name: str, distribution: str) -> str:
     if distribution == "torchvision" and major == "2" and minor.isdigit():  # torch 2.N <-> torchvision 0.(N+15)
         return (f"pip install 'torchvision==0.{int(minor) + 15}.*' (the release for torch {major}.{minor}), "
                 f"or pip uninstall torchvision")
-    return f"pip uninstall {distribution}, or install a release of it built for torch {torch_now}"
+    if name in TORCH_EXTENSIONS:
+        return f"pip uninstall {distribution}, or install a release of it built for torch {torch_now}"
+    return f"pip install --force-reinstall {distribution}, or pip uninstall {distribution}"
 
 
 def _reason(exc: BaseException) -> str:
@@ -96,7 +101,7 @@ def _reason(exc: BaseException) -> str:
         seen.add(id(inner))
         exc = inner
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return re.sub(r"(?:[A-Za-z]:)?[/\\](?:[^\s/\\:'\"]+[/\\])*([^\s/\\:'\"]+)", r"\1", text)
+    return re.sub(r"(?<![^\s'\"(])(?:[A-Za-z]:)?[/\\](?:[^\s/\\:'\"]+[/\\])*([^\s/\\:'\"]+)", r"\1", text)
 
 
 @functools.cache

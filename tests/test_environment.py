@@ -110,3 +110,20 @@ def test_a_transformers_that_cannot_be_told_gets_the_line_as_an_error(broken_tor
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("2 torchaudio 2.11.1 does not load beside torch")
     assert proc.stdout.strip().endswith("fix: pip install torchaudio==2.11.0")
+
+
+def test_a_broken_library_that_is_not_a_torch_extension_gets_a_reinstall_fix(tmp_path):
+    shadow = broken_package(tmp_path / "shadow", "soundfile", "0.13.1",
+                            "raise OSError(\"cannot load library '/usr/lib/x86_64-linux-gnu/libsndfile.so.1': "
+                            "libmpg123.so.0: cannot open shared object file\")\n")
+    script = ("from emocli.environment import prepare_transformers\n"
+              "from emocli.encoders import load_pretrained\n"  # transformers' audio code imports soundfile
+              "print(type(load_pretrained('minilm')).__name__)\n"
+              "for b in prepare_transformers(): print(b.message())\n")
+    proc = run([sys.executable, "-c", script], shadow, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "BertModel",
+        "soundfile 0.13.1 does not load (cannot load library 'libsndfile.so.1': libmpg123.so.0: cannot open shared "
+        "object file); emocli does not use it and runs without it; fix: pip install --force-reinstall soundfile, "
+        "or pip uninstall soundfile"]
