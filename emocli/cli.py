@@ -34,9 +34,10 @@ def _check_libraries(quiet: bool = False) -> None:
     (the library hides it from transformers, so the command still works); `annotate -q` prints only errors."""
     from .environment import prepare_transformers
 
-    for broken in prepare_transformers():
-        if not quiet:
-            _say(f"emocli: warning: {broken.message()}")
+    broken = prepare_transformers()  # always: it is what lets the model load
+    if not quiet:
+        for library in broken:
+            _say(f"emocli: warning: {library.message()}")
 
 
 def handle_errors(fn):

@@ -46,6 +46,18 @@ def run(args: list[str], shadow: Path, cwd: Path) -> subprocess.CompletedProcess
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
 
 
+def load_minilm_beside(shadow: Path, cwd: Path) -> list[str]:
+    """Load the bundled MiniLM through emocli's loader with `shadow` on the path: the model class, then each
+    broken library's line."""
+    script = ("from emocli.environment import prepare_transformers\n"
+              "from emocli.encoders import load_pretrained\n"  # transformers' audio/image code imports them
+              "print(type(load_pretrained('minilm')).__name__)\n"
+              "for b in prepare_transformers(): print(b.message())\n")
+    proc = run([sys.executable, "-c", script], shadow, cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
 @pytest.fixture(scope="module")
 def broken_torchaudio(tmp_path_factory) -> Path:
     return broken_package(tmp_path_factory.mktemp("shadow"), "torchaudio", "2.11.1", TORCHAUDIO_ERROR)
@@ -85,13 +97,7 @@ def test_quiet_annotate_prints_nothing_and_a_healthy_torchaudio_no_warning(broke
 
 def test_broken_torchvision_fix_names_its_release_for_this_torch(tmp_path):
     shadow = broken_package(tmp_path / "shadow", "torchvision", "0.99.0", TORCHVISION_ERROR)
-    script = ("from emocli.environment import prepare_transformers\n"
-              "from emocli.encoders import load_pretrained\n"  # transformers' image code imports torchvision
-              "print(type(load_pretrained('minilm')).__name__)\n"
-              "for b in prepare_transformers(): print(b.message())\n")
-    proc = run([sys.executable, "-c", script], shadow, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    model, message = proc.stdout.splitlines()
+    model, message = load_minilm_beside(shadow, tmp_path)
     minor = int(TORCH.split(".")[1])
     assert model == "BertModel"
     assert message.startswith("torchvision 0.99.0 does not load beside torch")
@@ -116,13 +122,7 @@ def test_a_broken_library_that_is_not_a_torch_extension_gets_a_reinstall_fix(tmp
     shadow = broken_package(tmp_path / "shadow", "soundfile", "0.13.1",
                             "raise OSError(\"cannot load library '/usr/lib/x86_64-linux-gnu/libsndfile.so.1': "
                             "libmpg123.so.0: cannot open shared object file\")\n")
-    script = ("from emocli.environment import prepare_transformers\n"
-              "from emocli.encoders import load_pretrained\n"  # transformers' audio code imports soundfile
-              "print(type(load_pretrained('minilm')).__name__)\n"
-              "for b in prepare_transformers(): print(b.message())\n")
-    proc = run([sys.executable, "-c", script], shadow, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == [
+    assert load_minilm_beside(shadow, tmp_path) == [
         "BertModel",
         "soundfile 0.13.1 does not load (cannot load library 'libsndfile.so.1': libmpg123.so.0: cannot open shared "
         "object file); emocli does not use it and runs without it; fix: pip install --force-reinstall soundfile, "
