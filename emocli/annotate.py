@@ -25,10 +25,10 @@ from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_chec
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError, os_error_text
 from .int8 import quantize_text_encoders, require_cpu, use_pytorch
 from .decode import Decoder, decode_workers
-from .media import VIDEO_EXTENSIONS, MediaInfo, probe
+from .media import MediaInfo, list_media, probe
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, make_utterances
-from .subtitles import SubtitleReport, find_subtitles, read_subtitles, validate_cues
+from .subtitles import Cue, SubtitleReport, find_subtitles, read_subtitles, validate_cues
 from .writers import (Prediction, VideoResult, WRITERS, check_output_dir, output_path, remove_stale_temps,
                       write_outputs)
 
@@ -50,6 +50,9 @@ class AnnotateOptions:
     plot: bool = False  # a timeline PNG per video
     decode_workers: int | None = None  # segments decoded at once; None: one per CPU core (at most 16)
     precision: str = "auto"  # model arithmetic: auto, fp32, bf16, fp16 or int8 (see amp_dtype)
+    encoding: str | None = None  # the subtitle files' text encoding; None: detected per file
+    keep_sound_cues: bool = False  # label sound descriptions and credits too, instead of keeping them unlabelled
+    subs_track: str | None = None  # embedded subtitle track to read (number or language); None: English, else first
     progress: bool = True
     log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
 
@@ -157,22 +160,37 @@ def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu")
     return load_checkpoint(directory, device), directory
 
 
-def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: str | Path | None = None
-              ) -> list[Job]:
-    """A file -> one job; a folder -> one job per video in it (sorted), each paired with subtitles by stem.
+def _names(paths: list[Path], at_most: int = 5) -> str:
+    names = [p.name for p in paths[:at_most]]
+    return ", ".join(names) + (f" and {len(paths) - at_most} more" if len(paths) > at_most else "")
+
+
+def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: str | Path | None = None,
+              log: Callable[[str], None] | None = None, siblings: bool = True) -> list[Job]:
+    """A file -> one job; a folder -> one job per media file in it (sorted), each paired with its subtitles
+    (`find_subtitles`: the sibling file, else, at preparation, a text track inside the video). Files in the
+    folder that are neither media nor subtitles are named through `log`. `siblings=False` (an embedded track
+    was asked for) skips the sibling files.
 
     Videos of one stem (`ep1.mkv` beside `ep1.mp4`) would write the same output files: theirs are named after the
     whole file name instead (`ep1.mkv.emotions.csv`, `ep1.mp4.emotions.csv`)."""
     target = Path(target)
     if not target.exists():
         raise UsageError(f"no such file or folder: {target}")
-    if target.is_dir():
-        if subs is not None:
+    if subs is not None:
+        if target.is_dir():
             raise UsageError("--subs names one subtitle file; in folder mode subtitles are found by stem")
-        videos = sorted(p for p in target.iterdir()  # hidden files (and macOS's ._ companions) are not videos
-                        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+        if Path(subs).is_dir():
+            raise UsageError(f"--subs {subs} is a folder; name the subtitle file")
+        if not Path(subs).is_file():
+            raise UsageError(f"subtitle file not found: {subs}")
+    if target.is_dir():
+        videos, ignored = list_media(target)
         if not videos:
-            raise UsageError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) in {target}")
+            raise UsageError(f"no video or audio files in {target}"
+                             + (f" (ignored: {_names(ignored)})" if ignored else ""))
+        if ignored and log is not None:
+            log(f"emocli: note: {target}: {len(ignored)} file(s) that are not media ignored: {_names(ignored)}")
     else:
         videos = [target]
     stems = Counter(v.stem.casefold() for v in videos)  # casefold: one file on case-insensitive file systems
@@ -180,7 +198,7 @@ def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: st
         check_output_dir(output_dir)
     jobs = []
     for video in videos:
-        sub = Path(subs) if subs is not None else find_subtitles(video)
+        sub = Path(subs) if subs is not None else (find_subtitles(video) if siblings else None)
         jobs.append(Job(video, sub, Path(output_dir) if output_dir else video.parent,
                         video.name if stems[video.stem.casefold()] > 1 else None))
     return jobs
@@ -195,21 +213,45 @@ class _Prepared:
     info: MediaInfo
     utterances: list[Utterance]
     report: SubtitleReport
+    non_speech: list[Cue] = field(default_factory=list)  # cues written unlabelled (sound descriptions, credits)
 
 
-def prepare_job(job: Job, model: EmotionModel) -> _Prepared:
+def _read_job_subtitles(job: Job, options: AnnotateOptions):
+    """The job's subtitles: its file (--subs or the sibling), else a text track inside the video, read once."""
+    if job.subs is not None:
+        return read_subtitles(job.subs, options.encoding, options.keep_sound_cues), str(job.subs), None
+    from .tracks import read_track
+
+    found = read_track(job.video, options.subs_track, options.keep_sound_cues)
+    if found is None:
+        raise EmocliError(f"{job.video}: no subtitles found (expected {job.video.stem}.srt, .vtt, .ass or .ssa "
+                          f"beside it, or a subtitle track inside it; pass --subs)")
+    return found[0], str(job.video), found[1]
+
+
+def prepare_job(job: Job, model: EmotionModel, options: AnnotateOptions | None = None) -> _Prepared:
     """Probe the media and turn its subtitles into utterances; raises EmocliError for unusable inputs."""
-    if job.subs is None:
-        raise EmocliError(f"{job.video}: no subtitles found (expected {job.video.stem}.srt or .vtt; pass --subs)")
+    from .language import language_report
+    from .tracks import TRACK_CONTAINERS
+
+    options = options or AnnotateOptions()
+    if job.subs is None and options.subs_track is None and job.video.suffix.lower() not in TRACK_CONTAINERS:
+        raise EmocliError(f"{job.video}: no subtitles found (expected {job.video.stem}.srt, .vtt, .ass or .ssa "
+                          f"beside it; pass --subs)")
     info = probe(job.video)
-    cues, unreadable = read_subtitles(job.subs)
-    valid, report = validate_cues(cues, info.duration_s, unreadable)
-    if not valid:
+    subs, source, track = _read_job_subtitles(job, options)
+    valid, report = validate_cues(subs.cues, info.duration_s, subs.unreadable)
+    report.noted.update(subs.notes)
+    report.file, report.track, report.format, report.encoding = source, track, subs.format, subs.encoding
+    where = f"{source} {track}" if track else source
+    if not any(c.speech_turns() for c in valid):
         why = report.warning() or "the file holds no cues"
-        raise EmocliError(f"{job.subs}: no usable cues ({why})")
+        raise EmocliError(f"{where}: no usable cues ({why})")
+    report.language, report.language_warning = language_report([t.text for c in valid for t in c.speech_turns()])
     text = model.config.text
-    utterances = make_utterances(valid, text.context, text.context_after) if text else make_utterances(valid)
-    return _Prepared(job, info, utterances, report)
+    speech = [c for c in valid if c.speech_turns()]
+    utterances = make_utterances(speech, text.context, text.context_after) if text else make_utterances(speech)
+    return _Prepared(job, info, utterances, report, [c for c in valid if not c.speech_turns()])
 
 
 def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out: queue.Queue,
@@ -247,7 +289,7 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
                     continue
                 decoder.wait_for_room()
                 try:
-                    prep = prepare_job(job, model)
+                    prep = prepare_job(job, model, options)
                 except Exception as exc:
                     done(job, exc)
                     continue
@@ -333,11 +375,14 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
         if not st["ended"] or len(st["preds"]) < len(st["prep"].utterances):
             return
         prep = st.pop("prep")
-        order = sorted(st.pop("preds").values(), key=lambda p: (p.start_s, p.end_s, p.index))
+        labelled = list(st.pop("preds").values())
+        rows = labelled + [Prediction(c.index, c.start_s, c.end_s if c.shown_end_s is None else c.shown_end_s,
+                                      c.text, c.speaker, None, position=c.position, non_speech=c.non_speech)
+                           for c in prep.non_speech]
+        cue_start = {(p.position, p.index): p.start_s for p in rows if p.turn == 1}
+        order = sorted(rows, key=lambda p: (cue_start.get((p.position, p.index), p.start_s), p.position, p.turn))
         result = VideoResult(prep.job.video, prep.info.duration_s, model_info, order,
-                             {"file": str(prep.job.subs), "cues": prep.report.total, "annotated": len(order),
-                              "skipped": dict(prep.report.skipped), "notes": dict(prep.report.noted)},
-                             prep.job.stem)
+                             prep.report.as_json(len(labelled)), prep.job.stem)
         try:
             paths = write_outputs(result, options.formats, prep.job.output_dir, options.color)
             if options.plot:
@@ -370,9 +415,10 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
             if st is None or "preds" not in st:
                 continue  # the video failed meanwhile
             used = [m for m, on in a["present"].items() if on]
-            end_s = utt.end_s if utt.shown_end_s is None else utt.shown_end_s  # outputs keep the file's timing
-            st["preds"][id(utt)] = Prediction(utt.index, utt.start_s, end_s, utt.text, utt.speaker, p, used,
-                                              a if options.attention else None)
+            # outputs keep the file's timing
+            st["preds"][id(utt)] = Prediction(utt.index, utt.out_start_s, utt.out_end_s, utt.text, utt.speaker, p,
+                                              used, a if options.attention else None, utt.position, utt.turn,
+                                              utt.turns, None, utt.removed)
         bar.update(len(todo))
         for video in list(states):
             if video not in outcomes and "prep" in states[video]:
@@ -401,7 +447,8 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
                 bar.refresh()
                 warning = payload.report.warning()
                 if warning:
-                    options.log(f"emocli: warning: {job.subs.name}: {warning}")
+                    where = job.subs.name if job.subs is not None else f"{job.video.name} {payload.report.track}"
+                    options.log(f"emocli: warning: {where}: {warning}")
             elif kind == "items":
                 pending.extend((video, u, item) for u, item in payload)
                 run(flush=False)

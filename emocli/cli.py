@@ -25,6 +25,25 @@ app = typer.Typer(
 )
 
 
+def _flags_take_no_value() -> None:
+    """Typer's rich help (0.2x) prints `<bool>` after flags such as --plot and --help, as if they took a value:
+    show nothing there, as click does."""
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "emocli_patched", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else original(self, ctx)
+
+    display_type_rich.emocli_patched = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
+
+
 def _say(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -65,8 +84,17 @@ def handle_errors(fn):
 @handle_errors
 def annotate(
     target: Path = typer.Argument(..., help="A video (or audio) file, or a folder of videos.", show_default=False),
-    subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (.srt/.vtt). Default: the "
-                                        "video's sibling <stem>.srt or <stem>.vtt."),
+    subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (.srt, .vtt, .ass, .ssa). "
+                                        "Default: the video's sibling <stem>.srt/.vtt/.ass/.ssa (or "
+                                        "<stem>.en.srt ...), else a text subtitle track inside the video."),
+    subs_track: Optional[str] = typer.Option(None, "--subs-track", help="Read this subtitle track of the video "
+                                             "instead of a sibling file: its number among the subtitle tracks "
+                                             "(0 = the first) or a language (en, fre, French). Default, with no "
+                                             "subtitle file: English, else the first text track."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the subtitle files "
+                                           "(e.g. cp1250, cp1251, gb18030). Default: detected per file."),
+    keep_sound_cues: bool = typer.Option(False, "--keep-sound-cues", help="Label sound descriptions (\\[Music], "
+                                         "(laughs)), songs and credits too, instead of writing them unlabelled."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or Hugging Face repo "
                                         "id. Default: the installed model (weights/default or $EMOCLI_MODEL)."),
     formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, ass, all, or a comma list."),
@@ -92,7 +120,7 @@ def annotate(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every utterance's label."),
     ray_address: Optional[str] = typer.Option(None, "--ray", help="Spread a folder's videos over a Ray cluster: "
                                               "'auto' (the cluster this machine belongs to), HOST:PORT, or 'local' "
-                                              "(needs pip install 'emocli[ray]')."),
+                                              "(needs Ray: pip install 'emocli\\[ray]')."),
     actors: Optional[int] = typer.Option(None, "--actors", min=1, help="With --ray: model actors (default: one "
                                          "per GPU, or one per 2 CPUs)."),
 ) -> None:
@@ -117,14 +145,21 @@ def annotate(
     fmt = parse_formats(formats)
     if vad not in VAD_METHODS:
         raise EmocliError(f"--vad must be one of {', '.join(VAD_METHODS)}", EXIT_USAGE)
-    jobs = find_jobs(target, subs, output_dir)
+    if subs is not None and subs_track is not None:
+        raise EmocliError("--subs and --subs-track both name the subtitles: give one", EXIT_USAGE)
+    if encoding is not None:
+        from .textcodec import check_encoding
+
+        encoding = check_encoding(encoding)
+    jobs = find_jobs(target, subs, output_dir, None if quiet else _say, siblings=subs_track is None)
     dev = resolve_device("cpu" if ray_address else device)
     _check_libraries(quiet)
     loaded, model_dir = load_model(model, dev)  # on --ray: validates the model here, before the cluster starts
     if attention and "json" not in fmt:
         fmt.append("json")  # attention weights live in the JSON
     options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
-                              decode_workers=decode_workers, precision=precision,
+                              decode_workers=decode_workers, precision=precision, encoding=encoding,
+                              keep_sound_cues=keep_sound_cues, subs_track=subs_track,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
                               progress=not quiet)
     if ray_address:
@@ -140,7 +175,8 @@ def annotate(
         if outcome.status == "done" and not quiet:
             if verbose:
                 for p in outcome.result.predictions:
-                    _say(f"  {p.start_s:8.2f}-{p.end_s:8.2f}  {p.emotion:<8} {p.confidence:.2f}  "
+                    label = f"{p.emotion:<8} {p.confidence:.2f}" if p.labelled else f"({p.non_speech})"[:13].ljust(13)
+                    _say(f"  {p.start_s:8.2f}-{p.end_s:8.2f}  {label}  "
                          f"{(p.speaker + ': ') if p.speaker else ''}{p.text[:80]}")
             _say(summary_text(outcome.result, outcome.report))
             _say(f"  -> {', '.join(str(p) for p in outcome.outputs)}")
@@ -184,7 +220,12 @@ def info(
 def explain(
     video: Path = typer.Argument(..., help="The video.", show_default=False),
     subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (default: sibling .srt/.vtt)."),
-    index: int = typer.Option(..., "--index", "-n", help="Cue number (its position in the subtitle file)."),
+    index: str = typer.Option(..., "--index", "-n", help="Cue number, as in the subtitle file (the `index` "
+                              "column of the CSV; a WebVTT cue identifier where the file has them)."),
+    turn: int = typer.Option(1, "--turn", min=1, help="Which speaker's turn of a two-speaker cue."),
+    subs_track: Optional[str] = typer.Option(None, "--subs-track", help="Subtitle track of the video to read "
+                                             "(number or language) when there is no subtitle file."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the subtitle file."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or repo id."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="PNG to write. Default: "
                                           "<stem>.cue<N>.explain.png next to the video."),
@@ -201,17 +242,20 @@ def explain(
     from .explain import explain_utterance, plot_explanation
     from .writers import check_output_dir
 
-    job = find_jobs(video, subs)[0]
-    if job.subs is None:
-        raise EmocliError(f"{video}: no subtitles found (pass --subs)", EXIT_USAGE)
+    from .annotate import AnnotateOptions
+
+    if subs is not None and subs_track is not None:
+        raise EmocliError("--subs and --subs-track both name the subtitles: give one", EXIT_USAGE)
+    job = find_jobs(video, subs, siblings=subs_track is None)[0]
     if output is not None:
         if output.is_dir():
             raise EmocliError(f"--output {output} is a folder; name the PNG to write", EXIT_USAGE)
         check_output_dir(output.parent)
     _check_libraries()
     loaded, _ = load_model(model, resolve_device(device))
-    ex = explain_utterance(job.video, job.subs, index, loaded, vad)
-    path = plot_explanation(ex, output or video.with_name(f"{video.stem}.cue{index}.explain.png"),
+    ex = explain_utterance(job.video, job.subs, index, loaded, vad, turn,
+                           AnnotateOptions(encoding=encoding, subs_track=subs_track))
+    path = plot_explanation(ex, output or video.with_name(f"{video.stem}.cue{_safe(index)}.explain.png"),
                             loaded.config.modalities)
     typer.echo(json.dumps({"index": index, "emotion": LABELS[int(ex.probabilities.argmax())],
                            "probabilities": {k: round(float(v), 4) for k, v in zip(LABELS, ex.probabilities)},
@@ -247,6 +291,11 @@ def models(
         members = f", ensemble of {m['members']}" if m.get("members", 1) > 1 else ""
         typer.echo(f"{'*' if m['default'] else ' '} {m['path']}  [{'+'.join(m['modalities'])}{members}]  "
                    f"dev wF1 {score('dev_weighted_f1')}  test wF1 {score('test_weighted_f1')}  {m['size_mb']} MB")
+
+
+def _safe(name: str) -> str:
+    """A cue identifier as part of a file name."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(name))
 
 
 def _modalities(spec: str) -> list[str]:
@@ -392,7 +441,7 @@ def main() -> None:
     try:
         code = app(args=argv, prog_name="emocli", standalone_mode=False)
     except clicks.UsageError as exc:  # a bad option or argument: one line, as every other error
-        if exc.ctx is not None and not argv[exc.ctx.command_path.count(" "):]:  # bare `emocli [cmd]`: its help
+        if exc.ctx is not None and not argv:  # bare `emocli`: its help (`emocli annotate`: the missing argument)
             typer.echo(exc.ctx.get_help())
         else:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""

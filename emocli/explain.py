@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import LABELS
-from .annotate import BatchPredictor, Job, _Prepared, prepare_job
+from .annotate import AnnotateOptions, BatchPredictor, Job, _Prepared, prepare_job
 from .decode import decode_inputs
 from .errors import EmocliError
 from .model import EmotionModel, UtteranceInput
@@ -25,13 +25,19 @@ class Explanation:
     inputs: UtteranceInput
 
 
-def explain_utterance(video: Path, subs: Path, index: int, model: EmotionModel, vad: str = "silero") -> Explanation:
-    """Run the model on the cue numbered `index` (its position in the subtitle file) and keep its attention."""
-    prep = prepare_job(Job(Path(video), Path(subs), Path(video).parent), model)
-    chosen = [u for u in prep.utterances if u.index == index]
+def explain_utterance(video: Path, subs: Path | None, index: int | str, model: EmotionModel, vad: str = "silero",
+                      turn: int = 1, options: AnnotateOptions | None = None) -> Explanation:
+    """Run the model on the cue numbered `index` (the file's own cue number, or WebVTT identifier) and keep its
+    attention; `turn` picks one speaker's turn of a two-speaker cue."""
+    prep = prepare_job(Job(Path(video), Path(subs) if subs else None, Path(video).parent), model, options)
+    same = [u for u in prep.utterances if str(u.index) == str(index)]
+    chosen = [u for u in same if u.turn == turn][:1]
     if not chosen:
         known = [u.index for u in prep.utterances]
-        raise EmocliError(f"{subs}: no usable cue number {index} (valid cues: {known[0]}..{known[-1]})", 2)
+        if same:
+            raise EmocliError(f"cue {index} has {same[0].turns} turn(s); --turn {turn} is not one of them", 2)
+        raise EmocliError(f"{subs or video}: no labelled cue number {index} (cues run {known[0]}..{known[-1]}; "
+                          f"sound descriptions and credits are not labelled)", 2)
     one = _Prepared(prep.job, prep.info, chosen, prep.report)
     (utt, item), = decode_inputs(one, model, vad)
     probs, attention = BatchPredictor(model, 1)([item])

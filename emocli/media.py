@@ -18,8 +18,30 @@ import numpy as np
 from .errors import EmocliError
 
 SAMPLE_RATE_HZ = 16_000  # Wav2Vec2's input rate
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm")
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac")
+#: What folder mode takes: the containers ffmpeg reads that people keep video and audio in (broadcast and camera
+#: recordings included). A single file is read whatever its name; these only choose files in a folder.
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mk3d", ".ts", ".m2ts", ".mts", ".mpg",
+                    ".mpeg", ".m2v", ".vob", ".flv", ".wmv", ".asf", ".3gp", ".3g2", ".ogv", ".mxf", ".dv", ".rm",
+                    ".rmvb", ".divx", ".f4v", ".y4m", ".nut")
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac", ".wma", ".aif", ".aiff", ".ac3",
+                    ".eac3", ".dts", ".mka", ".amr", ".mp2", ".ape", ".wv", ".caf", ".au")
+#: Files a folder of episodes holds beside its media that need no mention: subtitles, emocli's own outputs.
+_SIDECARS = (".srt", ".vtt", ".ass", ".ssa", ".sub", ".idx", ".sup")
+
+
+def list_media(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The media files of a folder (by extension, in any case; sorted) and the other files, which folder mode
+    ignores and names (subtitles, emocli's outputs and hidden files are not named: they are expected there)."""
+    media, ignored = [], []
+    for p in sorted(Path(folder).iterdir()):
+        if p.name.startswith(".") or not p.is_file():  # hidden files (and macOS's ._ companions) are not media
+            continue
+        suffix = p.suffix.lower()
+        if suffix in VIDEO_EXTENSIONS or suffix in AUDIO_EXTENSIONS:
+            media.append(p)
+        elif suffix not in _SIDECARS and ".emotions." not in p.name and ".explain." not in p.name:
+            ignored.append(p)
+    return media, ignored
 DEFAULT_FPS = 25.0  # assumed when a stream does not state its frame rate
 
 

@@ -16,7 +16,7 @@ UNKNOWN_SPEAKER = "(no speaker)"
 
 def summary_text(result: VideoResult, report: SubtitleReport | None = None, max_speakers: int = 8) -> str:
     """A short table: utterances per emotion, each speaker's dominant emotion, and skipped cues by reason."""
-    preds = result.predictions
+    preds = result.labelled
     counts = Counter(p.emotion for p in preds)
     n = max(len(preds), 1)
     lines = [f"{Path(result.video).name}: {len(preds)} utterances"]
@@ -36,6 +36,9 @@ def summary_text(result: VideoResult, report: SubtitleReport | None = None, max_
             lines.append(f"    ... and {len(ranked) - max_speakers} more speakers")
     if report is not None and report.skipped:
         lines.append("  skipped cues: " + ", ".join(f"{k} {why}" for why, k in sorted(report.skipped.items())))
+    if report is not None and report.non_speech:
+        lines.append("  not speech (unlabelled): " + ", ".join(f"{k} {why}" for why, k in
+                                                             sorted(report.non_speech.items())))
     return "\n".join(lines)
 
 
@@ -52,7 +55,7 @@ def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    preds = result.predictions
+    preds = result.labelled
     end = max([p.end_s for p in preds] + [result.duration_s or 0.0, 1.0])
     fig, (lanes, bars) = plt.subplots(2, 1, figsize=(12, 7.5), dpi=110,
                                       gridspec_kw={"height_ratios": [1.2, 1.0], "hspace": 0.42})

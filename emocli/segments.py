@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .cues import share_time
 from .subtitles import Cue
 
 CONTEXT_SEPARATOR = " | "
@@ -11,15 +12,29 @@ CONTEXT_SEPARATOR = " | "
 
 @dataclass(frozen=True)
 class Utterance:
-    """One utterance to label: times in seconds, text, speaker, and its previous utterances as context text."""
+    """One utterance to label: a cue, or one speaker's turn of a two-speaker cue; times in seconds (those to
+    decode, and `shown_*`, the subtitle file's, for the outputs), text, speaker, and its context text."""
 
-    index: int
+    index: int | str
     start_s: float
     end_s: float
     text: str
     speaker: str | None = None
     context: str = ""
     shown_end_s: float | None = None  # the subtitle file's end time where end_s was clipped to the media
+    position: int = 0  # the cue's place in the file
+    turn: int = 1  # 1-based turn within the cue
+    turns: int = 1  # how many turns the cue has
+    shown_start_s: float | None = None  # the turn's start in the file's timing, where it differs from start_s
+    removed: tuple[str, ...] = ()  # sound descriptions taken out of the cue's text
+
+    @property
+    def out_start_s(self) -> float:
+        return self.start_s if self.shown_start_s is None else self.shown_start_s
+
+    @property
+    def out_end_s(self) -> float:
+        return self.end_s if self.shown_end_s is None else self.shown_end_s
 
 
 FOLLOWING_SEPARATOR = " || "
@@ -48,12 +63,28 @@ def dialogue_contexts(turns: list[tuple[str | None, str]], n: int, n_after: int 
             for i in range(len(turns))]
 
 
+def cue_utterances(cue: Cue) -> list[Utterance]:
+    """A cue's utterances without context: one per speaker turn, the cue's time shared between them in
+    proportion to their text (`cues.share_time`); none for a non-speech cue."""
+    turns = cue.speech_turns()
+    texts = [t.text for t in turns]
+    decode = share_time(cue.start_s, cue.end_s, texts)
+    shown = share_time(cue.start_s, cue.shown_end_s, texts) if cue.shown_end_s is not None else decode
+    out = []
+    for k, (turn, (start_s, end_s), (shown_start, shown_end)) in enumerate(zip(turns, decode, shown), start=1):
+        out.append(Utterance(cue.index, start_s, end_s, turn.text, turn.speaker, "",
+                             shown_end if cue.shown_end_s is not None else None, cue.position, k, len(turns),
+                             shown_start if shown_start != start_s else None, cue.removed))
+    return out
+
+
 def make_utterances(cues: list[Cue], context: int = 0, context_after: int = 0) -> list[Utterance]:
-    """One utterance per (valid, time-sorted) cue; context = the previous `context` cues of the same file and,
-    with `context_after`, the next ones (a subtitle file is complete, so later cues are known)."""
-    contexts = dialogue_contexts([(c.speaker, c.text) for c in cues], context, context_after)
-    return [Utterance(cue.index, cue.start_s, cue.end_s, cue.text, cue.speaker, ctx, cue.shown_end_s)
-            for cue, ctx in zip(cues, contexts)]
+    """The utterances of (valid, time-sorted) cues: one per cue, or per turn of a two-speaker cue; context =
+    the previous `context` turns of the same file and, with `context_after`, the next ones (a subtitle file is
+    complete, so later cues are known). Non-speech cues give none and are not context."""
+    plain = [u for cue in cues for u in cue_utterances(cue)]
+    contexts = dialogue_contexts([(u.speaker, u.text) for u in plain], context, context_after)
+    return [replace(u, context=ctx) for u, ctx in zip(plain, contexts)]
 
 
 def frame_times(start_s: float, end_s: float, n: int = 8) -> list[float]:

@@ -43,6 +43,36 @@ def write_srt(path: str | Path, cues: list[tuple[float, float, str]], encoding: 
     return Path(path)
 
 
+def write_vtt(path: str | Path, cues: list[tuple[float, float, str]], ids: list[str] | None = None) -> Path:
+    """Write a WebVTT file from (start_s, end_s, text) triples, with cue identifiers where given (not empty)."""
+    def stamp(t: float) -> str:
+        ms = int(round(t * 1000))
+        return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+    blocks = ["WEBVTT\n"] + [(f"{ids[i]}\n" if ids and ids[i] else "") + f"{stamp(s)} --> {stamp(e)}\n{text}\n"
+                             for i, (s, e, text) in enumerate(cues)]
+    Path(path).write_text("\n".join(blocks), encoding="utf-8")
+    return Path(path)
+
+
+def write_ass(path: str | Path, cues: list[tuple[float, float, str]], names: list[str] | None = None) -> Path:
+    """Write an ASS file from (start_s, end_s, text) triples (times to the centisecond, as ASS keeps them; line
+    breaks as \\N), with a speaker Name per cue if given."""
+    def stamp(t: float) -> str:
+        cs = int(round(t * 100))
+        return f"{cs // 360_000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+    lines = ["[Script Info]", "ScriptType: v4.00+", "", "[V4+ Styles]",
+             "Format: Name, Fontname, Fontsize, PrimaryColour, Bold, Italic, Alignment, MarginL, MarginR, MarginV",
+             "Style: Default,Arial,40,&H00FFFFFF,0,0,2,10,10,10", "", "[Events]",
+             "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text"]
+    for i, (s, e, text) in enumerate(cues):
+        name = names[i] if names else ""
+        lines.append(f"Dialogue: 0,{stamp(s)},{stamp(e)},Default,{name},0,0,0,,{text.replace(chr(10), chr(92) + 'N')}")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return Path(path)
+
+
 #: Encoder shapes for tests ("tiny") and for speed measurements with real sizes ("base": bert-base,
 #: wav2vec2-base and vit-base-patch16-224 dimensions). Weights are random: only shapes and speed are real.
 ENCODER_SHAPES = {

@@ -11,6 +11,10 @@ from typing import Sequence
 from .errors import EmocliError, UsageError
 from .media import ffmpeg_exe
 
+#: Containers that may hold subtitle tracks (others are not listed for them: an .mp3 has none).
+TRACK_CONTAINERS = (".mkv", ".mk3d", ".mp4", ".m4v", ".mov", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".ogv",
+                    ".ogg", ".mxf", ".3gp")
+
 #: Subtitle codecs ffmpeg can decode to text (and so convert to SRT); every other codec is image-based or unknown.
 TEXT_CODECS = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text", "subviewer", "subviewer1",
                          "microdvd", "mpl2", "jacosub", "realtext", "sami", "stl", "pjs", "vplayer", "ttml"})
@@ -229,3 +233,18 @@ def extract_track(video: str | Path, track: SubtitleTrack) -> tuple[str, str]:
         detail = _ffmpeg_detail(video, proc.stderr.decode("utf-8", "replace"))
         raise EmocliError(f"cannot extract {track.describe()} from {video}: {detail}")
     return proc.stdout.decode("utf-8", "replace"), fmt
+
+
+def read_track(video: str | Path, spec: str | None = None, keep_sound_cues: bool = False):
+    """The cues of the video's chosen text subtitle track (`choose_track`) and the track's description, read in
+    one ffmpeg pass; None when the video has no subtitle tracks at all."""
+    from .subtitles import parse_subtitles
+    from .textcodec import DecodedText
+
+    track = choose_track(list_tracks(video), spec, video)
+    if track is None:
+        return None
+    text, fmt = extract_track(video, track)
+    parsed = parse_subtitles(text, fmt, keep_sound_cues)
+    parsed.encoding = DecodedText(text, "utf-8", True)  # ffmpeg writes the tracks it extracts as UTF-8
+    return parsed, track.describe()

@@ -86,24 +86,45 @@ def save_figure(fig, path: str | Path) -> Path:
 
 @dataclass
 class Prediction:
-    """The model's answer for one cue: times in seconds, text, speaker, probabilities over LABELS."""
+    """One row of the outputs: a cue (or one speaker's turn of it) with times in seconds, text, speaker and the
+    model's probabilities over LABELS; a non-speech cue has no probabilities and says why (`non_speech`)."""
 
-    index: int
+    index: int | str
     start_s: float
     end_s: float
     text: str
     speaker: str | None
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None
     modalities: list[str] = field(default_factory=list)  # the modalities actually used (others were masked)
     attention: dict | None = None
+    position: int = 0  # the cue's place in the subtitle file
+    turn: int = 1  # 1-based turn within a two-speaker cue
+    turns: int = 1
+    non_speech: str | None = None
+    removed: tuple[str, ...] = ()  # sound descriptions taken out of the cue's text
 
     @property
-    def emotion(self) -> str:
-        return LABELS[int(np.argmax(self.probabilities))]
+    def labelled(self) -> bool:
+        return self.probabilities is not None
 
     @property
-    def confidence(self) -> float:
-        return float(np.max(self.probabilities))
+    def emotion(self) -> str | None:
+        return LABELS[int(np.argmax(self.probabilities))] if self.labelled else None
+
+    @property
+    def confidence(self) -> float | None:
+        return float(np.max(self.probabilities)) if self.labelled else None
+
+
+def group_cues(predictions: list[Prediction]) -> list[list[Prediction]]:
+    """Rows (in output order) grouped back into the subtitle file's cues: a cue's turns follow its first."""
+    cues: list[list[Prediction]] = []
+    for p in predictions:
+        if p.turn > 1 and cues and cues[-1][0].position == p.position and cues[-1][0].index == p.index:
+            cues[-1].append(p)
+        else:
+            cues.append([p])
+    return cues
 
 
 @dataclass
@@ -116,6 +137,11 @@ class VideoResult:
     predictions: list[Prediction]
     subtitles: dict = field(default_factory=dict)
     stem: str | None = None  # output file names: <stem>.emotions.<ext>; None: the video's stem
+
+    @property
+    def labelled(self) -> list[Prediction]:
+        """The rows the model labelled (not the non-speech cues)."""
+        return [p for p in self.predictions if p.labelled]
 
 
 class ResultWriter:
@@ -146,20 +172,39 @@ EMOTION_COLORS = {"anger": "#d62728", "disgust": "#2ca02c", "fear": "#9467bd", "
 
 
 def _labelled(p: Prediction) -> str:
+    """A row as a subtitle line: `[emotion confidence] SPEAKER: text`, a turn's dash kept; a non-speech cue's
+    text as it was."""
+    if not p.labelled:
+        return p.text
     text = f"{p.speaker}: {p.text}" if p.speaker else p.text
-    return f"[{p.emotion} {p.confidence:.2f}] {text}"
+    return f"[{p.emotion} {p.confidence:.2f}] {'- ' if p.turns > 1 else ''}{text}"
+
+
+def _cue_span(rows: list[Prediction]) -> tuple[float, float]:
+    return rows[0].start_s, max(p.end_s for p in rows)
+
+
+def _cue_number(rows: list[Prediction], fallback: int) -> int:
+    """The SRT number of a cue: the file's own, where it was a number; else its place among the outputs."""
+    index = rows[0].index
+    return index if isinstance(index, int) and not isinstance(index, bool) else fallback
 
 
 class CsvWriter(ResultWriter):
     extension = "csv"
 
     def render(self, result: VideoResult) -> str:
-        rows = [{"index": p.index, "start": round(p.start_s, 3), "end": round(p.end_s, 3),
-                 "speaker": p.speaker or "", "text": p.text, "emotion": p.emotion,
-                 "confidence": round(p.confidence, 4),
-                 **{f"p_{label}": round(float(v), 4) for label, v in zip(LABELS, p.probabilities)}}
-                for p in result.predictions]
-        columns = ["index", "start", "end", "speaker", "text", "emotion", "confidence"] + [f"p_{x}" for x in LABELS]
+        rows = []
+        for p in result.predictions:
+            row = {"index": p.index, "turn": p.turn, "start": round(p.start_s, 3), "end": round(p.end_s, 3),
+                   "speaker": p.speaker or "", "text": p.text, "emotion": p.emotion or "",
+                   "non_speech": p.non_speech or ""}
+            if p.labelled:
+                row["confidence"] = round(p.confidence, 4)
+                row.update({f"p_{label}": round(float(v), 4) for label, v in zip(LABELS, p.probabilities)})
+            rows.append(row)
+        columns = (["index", "turn", "start", "end", "speaker", "text", "emotion", "confidence"]
+                   + [f"p_{x}" for x in LABELS] + ["non_speech"])
         return pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
 
 
@@ -169,11 +214,16 @@ class JsonWriter(ResultWriter):
     def render(self, result: VideoResult) -> str:
         utterances = []
         for p in result.predictions:
-            item = {"index": p.index, "start": round(p.start_s, 3), "end": round(p.end_s, 3),
+            item = {"index": p.index, "turn": p.turn, "start": round(p.start_s, 3), "end": round(p.end_s, 3),
                     "speaker": p.speaker, "text": p.text, "emotion": p.emotion,
-                    "confidence": round(p.confidence, 4),
-                    "probabilities": {label: round(float(v), 4) for label, v in zip(LABELS, p.probabilities)},
+                    "confidence": round(p.confidence, 4) if p.labelled else None,
+                    "probabilities": ({label: round(float(v), 4) for label, v in zip(LABELS, p.probabilities)}
+                                      if p.labelled else None),
                     "modalities": p.modalities}
+            if p.non_speech:
+                item["non_speech"] = p.non_speech
+            if p.removed:
+                item["removed"] = list(p.removed)
             if p.attention is not None:
                 item["attention"] = p.attention
             utterances.append(item)
@@ -183,7 +233,8 @@ class JsonWriter(ResultWriter):
 
 
 class SrtWriter(ResultWriter):
-    """Every cue with its timing, prefixed by `[emotion confidence]`; with color, wrapped in a <font color>."""
+    """Every cue with its number and timing, each line (a turn) prefixed by `[emotion confidence]`; with color,
+    each wrapped in a <font color>. Non-speech cues are written as they were, unlabelled."""
 
     extension = "srt"
 
@@ -192,12 +243,18 @@ class SrtWriter(ResultWriter):
 
     def render(self, result: VideoResult) -> str:
         subs = pysrt.SubRipFile()
-        for i, p in enumerate(result.predictions, start=1):
-            text = _labelled(p)
-            if self.color:
-                text = f'<font color="{EMOTION_COLORS[p.emotion]}">{text}</font>'
-            subs.append(pysrt.SubRipItem(i, start=pysrt.SubRipTime(milliseconds=round(p.start_s * 1000)),
-                                         end=pysrt.SubRipTime(milliseconds=round(p.end_s * 1000)), text=text))
+        for i, rows in enumerate(group_cues(result.predictions), start=1):
+            lines = []
+            for p in rows:
+                line = _labelled(p)
+                if self.color and p.labelled:
+                    line = f'<font color="{EMOTION_COLORS[p.emotion]}">{line}</font>'
+                lines.append(line)
+            start_s, end_s = _cue_span(rows)
+            subs.append(pysrt.SubRipItem(_cue_number(rows, i),
+                                         start=pysrt.SubRipTime(milliseconds=round(start_s * 1000)),
+                                         end=pysrt.SubRipTime(milliseconds=round(end_s * 1000)),
+                                         text="\n".join(lines)))
         buffer = io.StringIO()
         subs.write_into(buffer, eol="\n")
         return buffer.getvalue()
@@ -213,15 +270,21 @@ class VttWriter(ResultWriter):
 
     def render(self, result: VideoResult) -> str:
         blocks = ["WEBVTT\n"]
-        for p in result.predictions:
-            text = html.escape(_labelled(p), quote=False)  # WebVTT cue text: & < > as entities (so no "-->")
-            blocks.append(f"{_vtt_time(p.start_s)} --> {_vtt_time(p.end_s)}\n{text}\n")
+        for rows in group_cues(result.predictions):
+            # WebVTT cue text: & < > as entities (so no "-->"); the cue keeps the file's number or identifier
+            text = "\n".join(html.escape(_labelled(p), quote=False) for p in rows)
+            start_s, end_s = _cue_span(rows)
+            ident = " ".join(str(rows[0].index).replace("-->", "->").split())
+            blocks.append(f"{ident}\n{_vtt_time(start_s)} --> {_vtt_time(end_s)}\n{text}\n")
         return "\n".join(blocks)
 
 
 def _ass_time(seconds: float) -> str:
     cs = int(round(seconds * 100))
     return f"{cs // 360_000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"
+
+
+NON_SPEECH_STYLE = "non-speech"  # the ASS style of cues that were not labelled (sound descriptions, credits)
 
 
 def _ass_colour(hex_rgb: str) -> str:
@@ -241,15 +304,20 @@ class AssWriter(ResultWriter):
                 "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
                 "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
                 "Alignment, MarginL, MarginR, MarginV, Encoding"]
-        for label in LABELS:
-            head.append(f"Style: {label},Arial,40,{_ass_colour(EMOTION_COLORS[label])},&H000000FF,&H00000000,"
+        for label, colour in [*EMOTION_COLORS.items(), (NON_SPEECH_STYLE, "#c8c8c8")]:
+            head.append(f"Style: {label},Arial,40,{_ass_colour(colour)},&H000000FF,&H00000000,"
                         f"&H64000000,0,0,0,0,100,100,0,0,1,2,1,2,40,40,30,1")
         head += ["", "[Events]",
                  "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text"]
-        for p in result.predictions:
-            text = f"[{p.emotion} {p.confidence:.2f}] {p.text}".replace("{", "(").replace("}", ")")
-            name = (p.speaker or "").replace(",", " ")
-            head.append(f"Dialogue: 0,{_ass_time(p.start_s)},{_ass_time(p.end_s)},{p.emotion},{name},0,0,0,,{text}")
+        for rows in group_cues(result.predictions):
+            lines = [(_labelled(p) if p.turns > 1 or not p.speaker or not p.labelled
+                      else f"[{p.emotion} {p.confidence:.2f}] {p.text}") for p in rows]
+            text = "\\N".join(line.replace("{", "(").replace("}", ")").replace("\\", "/") for line in lines)
+            speakers = list(dict.fromkeys(p.speaker for p in rows if p.speaker))
+            name = " / ".join(speakers).replace(",", " ")
+            style = next((p.emotion for p in rows if p.labelled), NON_SPEECH_STYLE)
+            start_s, end_s = _cue_span(rows)
+            head.append(f"Dialogue: 0,{_ass_time(start_s)},{_ass_time(end_s)},{style},{name},0,0,0,,{text}")
         return "\n".join(head) + "\n"
 
 

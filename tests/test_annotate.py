@@ -23,7 +23,8 @@ from emocli.synth import make_media, write_srt
 from conftest import SIX_CUES, season
 
 runner = CliRunner()
-CSV_COLUMNS = ["index", "start", "end", "speaker", "text", "emotion", "confidence"] + [f"p_{x}" for x in LABELS]
+CSV_COLUMNS = (["index", "turn", "start", "end", "speaker", "text", "emotion", "confidence"]
+               + [f"p_{x}" for x in LABELS] + ["non_speech"])
 
 
 def run_cli(*args: str):
@@ -68,9 +69,9 @@ def test_trimodal_every_format_round_trips(media_dir, trimodal_model, six_cue_sr
         assert item.start.ordinal == round(start * 1000) and item.end.ordinal == round(end * 1000)
         assert item.text.startswith(f"[{row.emotion} {row.confidence:.2f}] ")
 
-    vtt_cues, unreadable = read_subtitles(f"{stem}.vtt")
-    assert unreadable == 0 and len(vtt_cues) == len(SIX_CUES)
-    assert vtt_cues[0].text.startswith("[")
+    vtt = read_subtitles(f"{stem}.vtt", keep_sound_cues=True)  # its labels read as bracketed sound otherwise
+    assert vtt.unreadable == 0 and len(vtt.cues) == len(SIX_CUES)
+    assert vtt.cues[0].text.startswith("[") and [c.index for c in vtt.cues] == list(range(1, 7))
 
 
 def test_vtt_output_escapes_cue_text_and_reads_back(tmp_path):
@@ -85,8 +86,8 @@ def test_vtt_output_escapes_cue_text_and_reads_back(tmp_path):
     body = path.read_text(encoding="utf-8").split("\n", 1)[1]
     assert "&amp;" in body and "&lt;3" in body and "--&gt; go" in body
     assert body.count("-->") == len(texts) and " < " not in body and " & " not in body
-    cues, unreadable = read_subtitles(path)
-    assert unreadable == 0 and [c.text for c in cues] == [f"[neutral 1.00] {t}" for t in texts]
+    back = read_subtitles(path, keep_sound_cues=True)
+    assert back.unreadable == 0 and [c.text for c in back.cues] == [f"[neutral 1.00] {t}" for t in texts]
 
 
 def test_folder_finds_subtitles_in_any_case_and_skips_hidden_files(tmp_path):

@@ -80,7 +80,7 @@ def test_explain_writes_a_figure(media_dir, trimodal_model, six_cue_srt, tmp_pat
     assert out.stat().st_size > 20_000
     missing = invoke("explain", media_dir / "both.mp4", "--subs", six_cue_srt, "--index", "99", "--model",
                      trimodal_model)
-    assert missing.exit_code == 2 and "no usable cue number 99" in missing.output
+    assert missing.exit_code == 2 and "no labelled cue number 99" in missing.output
 
 
 def test_hub_id_offline_is_one_clear_error(media_dir, six_cue_srt, monkeypatch):

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from emocli import LABELS
 from emocli.errors import EmocliError
 from emocli.media import ffmpeg_exe
-from emocli.subtitles import decode_subtitle_bytes, parse_subtitles
-from emocli.synth import make_media, write_srt
+from emocli.subtitles import parse_subtitles, read_subtitles
+from emocli.textcodec import decode_subtitle_bytes
+from emocli.synth import make_media, write_ass, write_srt, write_vtt
 
 from conftest import build_checkpoint
 
@@ -93,7 +94,7 @@ CASES = [
     ("good.mp4", "subs/windows.srt", "text", 2, None, 0),
     ("good.mp4", "subs/oldmac.srt", "text", 2, None, 0),
     ("missing.mp4", "only.srt", "text", None, "no such file", 2),
-    ("good.mp4", "subs/missing.srt", "text", None, "subtitle file not found", 1),
+    ("good.mp4", "subs/missing.srt", "text", None, "subtitle file not found", 2),  # a missing path is a usage error
 ]
 
 
@@ -126,9 +127,9 @@ def test_cp1252_text_survives(corpus, text_model, tmp_path):
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_raise_only_our_error(raw):
     try:
-        text = decode_subtitle_bytes(raw)
-        parse_subtitles(text)
-        parse_subtitles(text, vtt=True)
+        text = decode_subtitle_bytes(raw).text
+        for fmt in (None, "srt", "vtt", "ass"):
+            parse_subtitles(text, fmt)
     except EmocliError:
         pass
 
@@ -139,15 +140,56 @@ _cue = st.tuples(st.integers(0, 10_000_000), st.integers(1, 60_000),
                  st.lists(_word, min_size=1, max_size=8).map(" ".join))
 
 
+def _triples(cues: list[tuple[int, int, str]], unit_ms: int = 1) -> list[tuple[float, float, str]]:
+    return [(round(start * unit_ms / 1000, 3), round((start + length) * unit_ms / 1000, 3), text)
+            for start, length, text in cues]
+
+
+def _read_back(path: Path) -> list[tuple]:
+    # keep_sound_cues: fidelity of the reader; what counts as speech is tested on its own (a random "x.com" is
+    # an address)
+    parsed = read_subtitles(path, keep_sound_cues=True)
+    assert parsed.unreadable == 0
+    return [(c.index, round(c.start_s, 3), round(c.end_s, 3), c.speaker, c.text) for c in parsed.cues]
+
+
 @settings(max_examples=2000, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(_cue, min_size=1, max_size=12))
 def test_valid_srt_round_trips(tmp_path_factory, cues):
-    triples = [(start / 1000, (start + length) / 1000, text) for start, length, text in cues]
+    triples = _triples(cues)
     path = write_srt(tmp_path_factory.getbasetemp() / "roundtrip.srt", triples)
-    parsed, unreadable = parse_subtitles(path.read_text(encoding="utf-8"))
-    assert unreadable == 0
-    assert [(c.start_s, c.end_s) for c in parsed] == [(s, e) for s, e, _ in triples]
-    assert [(c.speaker, c.text) for c in parsed] == [(None, t) for _, _, t in triples]
+    assert _read_back(path) == [(i, s, e, None, t) for i, (s, e, t) in enumerate(triples, start=1)]
+
+
+_ident = st.one_of(st.none(), st.integers(0, 10_000).map(str),
+                   st.text(alphabet="abcdefghij-_0123456789", min_size=1, max_size=10).filter(
+                       lambda x: not x.isdigit()))
+
+
+@settings(max_examples=500, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(_cue, _ident), min_size=1, max_size=12))
+def test_valid_webvtt_round_trips_with_identifiers(tmp_path_factory, cues):
+    triples = _triples([c for c, _ in cues])
+    ids = [i for _, i in cues]
+    path = write_vtt(tmp_path_factory.getbasetemp() / "roundtrip.vtt", triples, ids=[i or "" for i in ids])
+    expected = [(int(i) if i and i.isdigit() else (i or k), s, e, None, t)
+                for k, ((s, e, t), i) in enumerate(zip(triples, ids), start=1)]
+    assert _read_back(path) == expected
+
+
+_name = st.one_of(st.none(), st.text(alphabet=st.characters(whitelist_categories=("Lu", "Ll")), min_size=1,
+                                     max_size=10))
+
+
+@settings(max_examples=500, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.tuples(st.integers(0, 1_000_000), st.integers(1, 6000),
+                                    st.lists(_word, min_size=1, max_size=8).map(" ".join)), _name),
+                min_size=1, max_size=12))
+def test_valid_ass_round_trips_with_names(tmp_path_factory, cues):
+    triples = _triples([c for c, _ in cues], unit_ms=10)  # ASS keeps centiseconds
+    names = [n for _, n in cues]
+    path = write_ass(tmp_path_factory.getbasetemp() / "roundtrip.ass", triples, names=[n or "" for n in names])
+    assert _read_back(path) == [(k, s, e, n, t) for k, ((s, e, t), n) in enumerate(zip(triples, names), start=1)]
 
 
 # --- SIGKILL mid-run, then resume -----------------------------------------------------------------------------

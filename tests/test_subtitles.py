@@ -6,8 +6,9 @@ import pytest
 
 from emocli.errors import EmocliError
 from emocli.segments import format_context, frame_times, make_utterances
-from emocli.subtitles import (Cue, clean_cue_text, decode_subtitle_bytes, parse_subtitles, read_subtitles,
-                              validate_cues)
+from emocli.cues import clean_cue_text
+from emocli.subtitles import Cue, parse_subtitles, read_subtitles, validate_cues
+from emocli.textcodec import decode_subtitle_bytes
 
 SRT = "1\n00:00:01,000 --> 00:00:02,500\nCafé – “quoted” …\nsecond line\n\n2\n00:00:03,000 --> 00:00:04,000\nMONICA: Hi!\n"
 
@@ -17,8 +18,9 @@ def test_every_common_encoding_reads_the_same(tmp_path, encoding):
     text = SRT if encoding != "cp1252" else SRT  # cp1252 holds é, en dash, curly quotes and the ellipsis
     path = tmp_path / "x.srt"
     path.write_bytes(text.encode(encoding))
-    cues, unreadable = read_subtitles(path)
-    assert unreadable == 0
+    subs = read_subtitles(path)
+    cues = subs.cues
+    assert subs.unreadable == 0
     assert [c.text for c in cues] == ["Café – “quoted” … second line", "Hi!"]
     assert [(c.start_s, c.end_s) for c in cues] == [(1.0, 2.5), (3.0, 4.0)]
     assert cues[1].speaker == "MONICA"
@@ -26,7 +28,7 @@ def test_every_common_encoding_reads_the_same(tmp_path, encoding):
 
 def test_windows_and_old_mac_line_endings():
     for eol in ("\r\n", "\r"):
-        cues, _ = parse_subtitles(SRT.replace("\n", eol))
+        cues = parse_subtitles(SRT.replace("\n", eol)).cues
         assert len(cues) == 2 and cues[0].text.endswith("second line")
 
 
@@ -53,8 +55,9 @@ def test_cleaning(raw, text, speaker):
 def test_webvtt_with_header_notes_settings_and_short_times():
     vtt = ("WEBVTT - a title\n\nNOTE a comment\n\nSTYLE\n::cue { color: red }\n\nintro\n00:01.000 --> 00:02.000 "
            "align:start\n<v Joey>How you doin'?\n\n00:00:03.5 --> 00:00:04.250\nSecond\n")
-    cues, unreadable = parse_subtitles(vtt)
-    assert unreadable == 0
+    subs = parse_subtitles(vtt)
+    cues = subs.cues
+    assert subs.unreadable == 0 and [c.index for c in cues] == ["intro", 2]
     assert [(c.start_s, c.end_s, c.text, c.speaker) for c in cues] == [
         (1.0, 2.0, "How you doin'?", "Joey"), (3.5, 4.25, "Second", None)]
 
