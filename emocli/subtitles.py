@@ -167,8 +167,8 @@ def _timed_blocks(text: str, vtt: bool) -> tuple[list[tuple[str | None, str, str
         if i == 0 or ends(lines[i - 1]):
             return None
         candidate = lines[i - 1].strip()
-        if vtt:
-            return candidate if (i < 2 or ends(lines[i - 2]) or lines[i - 2].startswith("WEBVTT")) else None
+        if vtt:  # after a line of spaces too: a hand-made file's "blank" line, which must not glue cues together
+            return candidate if (i < 2 or not lines[i - 2].strip() or lines[i - 2].startswith("WEBVTT")) else None
         return candidate if candidate.isdigit() else None
 
     blocks = []

@@ -116,6 +116,11 @@ def test_webvtt_identifiers_are_the_index_else_the_position():
     assert [c.index for c in parse_subtitles(text).cues] == ["intro-1", 2, 42]
 
 
+def test_webvtt_cues_separated_by_lines_of_spaces_keep_their_identifiers():
+    text = "WEBVTT\n\n1\n00:01.000 --> 00:02.000\nHello\n \n2\n00:03.000 --> 00:04.000\nBye\n"
+    assert [(c.index, c.text) for c in parse_subtitles(text).cues] == [(1, "Hello"), (2, "Bye")]
+
+
 # --- 4. YouTube auto-captions ---------------------------------------------------------------------------------
 
 YOUTUBE = """WEBVTT
