@@ -9,6 +9,7 @@ utterance is labelled; a failing video is reported and the others go on.
 from __future__ import annotations
 
 import queue
+import re
 import sys
 import threading
 from collections import Counter
@@ -29,8 +30,9 @@ from .media import MediaInfo, list_media, probe
 from .model import EmotionModel, UtteranceInput
 from .segments import Utterance, make_utterances
 from .subtitles import Cue, SubtitleReport, find_subtitles, read_subtitles, validate_cues
-from .writers import (Prediction, VideoResult, WRITERS, check_output_dir, output_path, remove_stale_temps,
-                      write_outputs)
+from .textcodec import DecodedText
+from .writers import (Prediction, VideoResult, WRITERS, atomic_write, check_output_dir, output_path,
+                      remove_stale_temps, write_outputs)
 
 SORT_WINDOW = 4  # batches gathered before sorting by length
 
@@ -53,6 +55,10 @@ class AnnotateOptions:
     encoding: str | None = None  # the subtitle files' text encoding; None: detected per file
     keep_sound_cues: bool = False  # label sound descriptions and credits too, instead of keeping them unlabelled
     subs_track: str | None = None  # embedded subtitle track to read (number or language); None: English, else first
+    transcribe: str = "auto"  # speech recognition: auto (when there are no subtitles), always or never
+    asr_model: str | None = None  # faster-whisper model name or folder; None: the bundled tiny.en
+    language: str = "en"  # the language spoken, for speech recognition
+    audio_track: str | None = None  # audio stream to hear (number or language); None: the subtitles' language
     progress: bool = True
     log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
 
@@ -214,44 +220,111 @@ class _Prepared:
     utterances: list[Utterance]
     report: SubtitleReport
     non_speech: list[Cue] = field(default_factory=list)  # cues written unlabelled (sound descriptions, credits)
+    audio: np.ndarray | None = None  # the whole audio, when transcription decoded it (the audio branch reuses it)
+    audio_track: int = 0  # the audio stream heard (the N of 0:a:N), by transcription and the audio branch
 
 
-def _read_job_subtitles(job: Job, options: AnnotateOptions):
-    """The job's subtitles: its file (--subs or the sibling), else a text track inside the video, read once."""
+def transcript_path(job: Job) -> Path:
+    return job.output_dir / f"{job.stem or job.video.stem}.transcript.srt"
+
+
+def _transcribe_job(job: Job, info: MediaInfo, options: AnnotateOptions, why: str, track: int = 0):
+    """Subtitles from speech recognition: `<stem>.transcript.srt` from an earlier run (unless --overwrite), else
+    the whole audio decoded once, transcribed, and the transcript written before any labelling."""
+    from .asr import transcribe, transcript_srt
+    from .media import decode_audio
+    from .subtitles import SubtitleFile
+
+    if not info.has_audio:
+        raise EmocliError(f"{job.video}: {why}, and no audio stream to transcribe")
+    path = transcript_path(job)
+    if path.is_file() and not options.overwrite:
+        reused = read_subtitles(path, "utf-8")
+        reused.notes["transcript reused from an earlier run"] += 1
+        return reused, str(path), None, None
+    audio = decode_audio(job.video, track=track)
+    utterances, label = transcribe(audio, info.duration_s, options.asr_model, options.device, options.language)
+    cues = [Cue(k, u.start_s, u.end_s, u.text, None, None, k, asr=(u.confidence, u.no_speech))
+            for k, u in enumerate(utterances, start=1)]
+    remove_stale_temps(path)
+    atomic_write(path, transcript_srt(utterances))
+    parsed = SubtitleFile(cues, 0, "asr", DecodedText("", "utf-8", True))
+    parsed.notes[f"utterances transcribed by {label} (no subtitles: {why})"] = len(cues)
+    return parsed, str(path), label, audio
+
+
+def _read_job_subtitles(job: Job, info: MediaInfo, options: AnnotateOptions, track: int = 0):
+    """The job's text, read once: its subtitle file (--subs or the sibling), else a text track inside the video,
+    else (--transcribe auto) a transcript of its speech. Returns (SubtitleFile, where it came from, source,
+    track or ASR model, decoded audio or None)."""
+    if options.transcribe == "always":
+        subs, where, label, audio = _transcribe_job(job, info, options, "--transcribe always", track)
+        return subs, where, "asr", label, audio
     if job.subs is not None:
-        return read_subtitles(job.subs, options.encoding, options.keep_sound_cues), str(job.subs), None
-    from .tracks import read_track
+        subs = read_subtitles(job.subs, options.encoding, options.keep_sound_cues)
+        return subs, str(job.subs), "subtitles", None, None
+    from .tracks import TRACK_CONTAINERS, read_track
 
-    found = read_track(job.video, options.subs_track, options.keep_sound_cues)
-    if found is None:
+    why = "no subtitle file or text track"
+    if job.video.suffix.lower() in TRACK_CONTAINERS or options.subs_track is not None:
+        try:
+            found = read_track(job.video, options.subs_track, options.keep_sound_cues)
+        except UsageError:
+            raise
+        except EmocliError as exc:  # only image-based tracks: speech recognition can still give the text
+            if options.transcribe != "auto":
+                raise
+            if "image-based" not in exc.message:
+                raise
+            named = re.search(r"\(track [^)]*\)", exc.message)
+            found, why = None, "its subtitle tracks are image-based" + (f" {named.group(0)}" if named else "")
+        if found is not None:
+            return found[0], str(job.video), "embedded track", found[1], None
+    if options.transcribe == "never":
         raise EmocliError(f"{job.video}: no subtitles found (expected {job.video.stem}.srt, .vtt, .ass or .ssa "
-                          f"beside it, or a subtitle track inside it; pass --subs)")
-    return found[0], str(job.video), found[1]
+                          f"beside it, or a subtitle track inside it; pass --subs, or leave out --transcribe "
+                          f"never to transcribe its speech)")
+    subs, where, label, audio = _transcribe_job(job, info, options, why, track)
+    return subs, where, "asr", label, audio
 
 
 def prepare_job(job: Job, model: EmotionModel, options: AnnotateOptions | None = None) -> _Prepared:
     """Probe the media and turn its subtitles into utterances; raises EmocliError for unusable inputs."""
     from .language import language_report
-    from .tracks import TRACK_CONTAINERS
+
+    from .tracks import choose_audio_track, list_audio_tracks
 
     options = options or AnnotateOptions()
-    if job.subs is None and options.subs_track is None and job.video.suffix.lower() not in TRACK_CONTAINERS:
-        raise EmocliError(f"{job.video}: no subtitles found (expected {job.video.stem}.srt, .vtt, .ass or .ssa "
-                          f"beside it; pass --subs)")
     info = probe(job.video)
-    subs, source, track = _read_job_subtitles(job, options)
+    audio_tracks = list_audio_tracks(job.video) if info.has_audio else []
+    heard = choose_audio_track(audio_tracks, options.audio_track, options.language, job.video)  # for transcription
+    subs, source, kind, label, audio = _read_job_subtitles(job, info, options, heard.subtitle_index if heard else 0)
     valid, report = validate_cues(subs.cues, info.duration_s, subs.unreadable)
     report.noted.update(subs.notes)
-    report.file, report.track, report.format, report.encoding = source, track, subs.format, subs.encoding
-    where = f"{source} {track}" if track else source
+    report.file, report.source, report.format, report.encoding = source, kind, subs.format, subs.encoding
+    if kind == "embedded track":
+        report.track = label
+    elif kind == "asr":
+        report.asr_model = label
+    where = f"{source} {label}" if kind == "embedded track" else source
     if not any(c.speech_turns() for c in valid):
+        if kind == "asr":  # silence or music: nothing to label is an answer, not an error
+            report.noted["no speech found: nothing to label"] += 1
+            report.audio_track = heard.describe() if heard else None
+            return _Prepared(job, info, [], report, [c for c in valid if not c.speech_turns()], audio,
+                             heard.subtitle_index if heard else 0)
         why = report.warning() or "the file holds no cues"
         raise EmocliError(f"{where}: no usable cues ({why})")
     report.language, report.language_warning = language_report([t.text for c in valid for t in c.speech_turns()])
+    if kind != "asr" and len(audio_tracks) > 1:  # the audio in the subtitles' language, for the audio branch
+        heard = choose_audio_track(audio_tracks, options.audio_track,
+                                   (report.language or {}).get("code", "en"), job.video)
+    report.audio_track = heard.describe() if heard else None
     text = model.config.text
     speech = [c for c in valid if c.speech_turns()]
     utterances = make_utterances(speech, text.context, text.context_after) if text else make_utterances(speech)
-    return _Prepared(job, info, utterances, report, [c for c in valid if not c.speech_turns()])
+    return _Prepared(job, info, utterances, report, [c for c in valid if not c.speech_turns()], audio,
+                     heard.subtitle_index if heard else 0)
 
 
 def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out: queue.Queue,
@@ -294,6 +367,9 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
                     done(job, exc)
                     continue
                 put(("start", job, prep))
+                if not prep.utterances:  # a silent recording: its (empty) outputs need no decoding
+                    put(("end", job, None))
+                    continue
                 decoder.submit(prep, lambda items, job=job: put(("items", job, items)),
                                lambda error, job=job: done(job, error), more_to_come=k < len(jobs) - 1)
             decoder.join()
@@ -377,11 +453,13 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
         prep = st.pop("prep")
         labelled = list(st.pop("preds").values())
         rows = labelled + [Prediction(c.index, c.start_s, c.end_s if c.shown_end_s is None else c.shown_end_s,
-                                      c.text, c.speaker, None, position=c.position, non_speech=c.non_speech)
+                                      c.text, c.speaker, None, position=c.position, non_speech=c.non_speech,
+                                      source=prep.report.source)
                            for c in prep.non_speech]
         cue_start = {(p.position, p.index): p.start_s for p in rows if p.turn == 1}
         order = sorted(rows, key=lambda p: (cue_start.get((p.position, p.index), p.start_s), p.position, p.turn))
-        result = VideoResult(prep.job.video, prep.info.duration_s, model_info, order,
+        info = {**model_info, "asr_model": prep.report.asr_model} if prep.report.asr_model else model_info
+        result = VideoResult(prep.job.video, prep.info.duration_s, info, order,
                              prep.report.as_json(len(labelled)), prep.job.stem)
         try:
             paths = write_outputs(result, options.formats, prep.job.output_dir, options.color)
@@ -418,7 +496,7 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
             # outputs keep the file's timing
             st["preds"][id(utt)] = Prediction(utt.index, utt.out_start_s, utt.out_end_s, utt.text, utt.speaker, p,
                                               used, a if options.attention else None, utt.position, utt.turn,
-                                              utt.turns, None, utt.removed)
+                                              utt.turns, None, utt.removed, st["prep"].report.source, utt.asr)
         bar.update(len(todo))
         for video in list(states):
             if video not in outcomes and "prep" in states[video]:
@@ -447,7 +525,8 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
                 bar.refresh()
                 warning = payload.report.warning()
                 if warning:
-                    where = job.subs.name if job.subs is not None else f"{job.video.name} {payload.report.track}"
+                    track = payload.report.track
+                    where = job.subs.name if job.subs is not None else " ".join(filter(None, [job.video.name, track]))
                     options.log(f"emocli: warning: {where}: {warning}")
             elif kind == "items":
                 pending.extend((video, u, item) for u, item in payload)

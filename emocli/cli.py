@@ -93,6 +93,15 @@ def annotate(
                                              "subtitle file: English, else the first text track."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the subtitle files "
                                            "(e.g. cp1250, cp1251, gb18030). Default: detected per file."),
+    transcribe: str = typer.Option("auto", "--transcribe", help="Speech recognition: auto (when there is no "
+                                   "subtitle file or text track), always, or never."),
+    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Speech model: a local CTranslate2 "
+                                            "Whisper folder, or a faster-whisper name (small, ...) on a connected "
+                                            "machine. Default: the bundled Whisper tiny.en."),
+    language: str = typer.Option("en", "--language", help="The language spoken, for speech recognition."),
+    audio_track: Optional[str] = typer.Option(None, "--audio-track", help="Audio track to hear (for the model "
+                                              "and for transcription): a number from 0, or a language. "
+                                              "Default: the one in the subtitles' language, else the first."),
     keep_sound_cues: bool = typer.Option(False, "--keep-sound-cues", help="Label sound descriptions (\\[Music], "
                                          "(laughs)), songs and credits too, instead of writing them unlabelled."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or Hugging Face repo "
@@ -151,6 +160,12 @@ def annotate(
         from .textcodec import check_encoding
 
         encoding = check_encoding(encoding)
+    from .asr import TRANSCRIBE_MODES, check_language
+
+    if transcribe not in TRANSCRIBE_MODES:
+        raise EmocliError(f"--transcribe must be one of {', '.join(TRANSCRIBE_MODES)}", EXIT_USAGE)
+    if transcribe != "never":
+        check_language(asr_model, language.lower())
     jobs = find_jobs(target, subs, output_dir, None if quiet else _say, siblings=subs_track is None)
     dev = resolve_device("cpu" if ray_address else device)
     _check_libraries(quiet)
@@ -159,7 +174,8 @@ def annotate(
         fmt.append("json")  # attention weights live in the JSON
     options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
                               decode_workers=decode_workers, precision=precision, encoding=encoding,
-                              keep_sound_cues=keep_sound_cues, subs_track=subs_track,
+                              keep_sound_cues=keep_sound_cues, subs_track=subs_track, transcribe=transcribe,
+                              asr_model=asr_model, language=language.lower(), audio_track=audio_track,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
                               progress=not quiet)
     if ray_address:
@@ -187,6 +203,60 @@ def annotate(
         for outcome in summary.failed:
             _say(f"  failed: {outcome.message}")
     raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+@handle_errors
+def transcribe(
+    target: Path = typer.Argument(..., help="A video or audio file, or a folder of them.", show_default=False),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where transcripts go. Default: "
+                                              "next to each file."),
+    formats: str = typer.Option("srt", "--format", "-f", help="srt, vtt, or srt,vtt."),
+    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Speech model: a local CTranslate2 "
+                                            "Whisper folder, or a faster-whisper name on a connected machine. "
+                                            "Default: the bundled Whisper tiny.en."),
+    language: str = typer.Option("en", "--language", help="The language spoken."),
+    audio_track: Optional[str] = typer.Option(None, "--audio-track", help="Audio track to transcribe: a number "
+                                              "from 0, or a language. Default: the one in --language, else the "
+                                              "first."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose transcripts already exist."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
+) -> None:
+    """Write <stem>.transcript.srt from each file's speech, to correct by hand and then annotate with --subs.
+
+    Examples:
+
+      emocli transcribe interview.mp4
+
+      emocli transcribe recordings/ -o transcripts/ -f srt,vtt
+    """
+    from .annotate import find_jobs, resolve_device
+    from .asr import check_language, transcribe_media
+
+    fmt = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    if not fmt or any(f not in ("srt", "vtt") for f in fmt):
+        raise EmocliError(f"--format for transcripts is srt, vtt or srt,vtt, not {formats!r}", EXIT_USAGE)
+    check_language(asr_model, language.lower())
+    jobs = find_jobs(target, None, output_dir, None if quiet else _say, siblings=False)
+    dev = str(resolve_device(device))
+    failed = 0
+    for job in jobs:
+        try:
+            paths, count = transcribe_media(job.video, job.output_dir, fmt, asr_model, dev, language.lower(),
+                                            overwrite, job.stem, audio_track)
+        except EmocliError as exc:
+            if len(jobs) == 1:
+                raise
+            failed += 1
+            _say(f"emocli: error: {exc.message}")
+            continue
+        if not quiet:
+            _say(f"{job.video.name}: " + (f"{count} utterances -> {', '.join(map(str, paths))}" if paths else
+                                          "already transcribed, skipped (use --overwrite to redo)"))
+    if len(jobs) > 1 and not quiet:
+        _say(f"{len(jobs)} file(s): {len(jobs) - failed} transcribed or skipped, {failed} failed")
+    raise typer.Exit(EXIT_INPUT_FAILED if failed else 0)
 
 
 @app.command()

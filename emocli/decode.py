@@ -101,7 +101,11 @@ def segment_audio(prep: _Prepared, segment: list[Utterance], vad: str) -> dict[i
     """One pass over the segment's audio, cut into its utterances, each with its voiced samples; keyed by
     position in the segment (an utterance outside the audio has no entry)."""
     start_s, end_s = _span(segment)
-    audio = decode_audio(prep.job.video, start_s, end_s - start_s)
+    if prep.audio is not None:  # decoded once already, for transcription
+        a, b = int(round(start_s * SAMPLE_RATE_HZ)), int(round(end_s * SAMPLE_RATE_HZ))
+        audio = prep.audio[a:b]
+    else:
+        audio = decode_audio(prep.job.video, start_s, end_s - start_s, prep.audio_track)
     where, pieces = [], []
     for k, u in enumerate(segment):
         a = int(round((u.start_s - start_s) * SAMPLE_RATE_HZ))

@@ -169,20 +169,22 @@ def _run(args: list[str], path: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-def audio_command(path: Path, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
-    """ffmpeg command that writes the first audio stream as 16 kHz mono float32 to stdout."""
+def audio_command(path: Path, start_s: float = 0.0, duration_s: float | None = None, track: int = 0) -> list[str]:
+    """ffmpeg command that writes an audio stream (the `track`-th, from 0) as 16 kHz mono float32 to stdout."""
     kwargs = {"ss": f"{start_s:.3f}"} if start_s > 0 else {}
     if duration_s is not None:
         kwargs["t"] = f"{duration_s:.3f}"
-    stream = ffmpeg.input(str(path), **kwargs).output("pipe:", map="0:a:0", format="f32le", acodec="pcm_f32le",
+    stream = ffmpeg.input(str(path), **kwargs).output("pipe:", map=f"0:a:{track}", format="f32le",
+                                                       acodec="pcm_f32le",
                                                        ac=1, ar=SAMPLE_RATE_HZ)
     return stream.global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile(cmd=ffmpeg_exe())
 
 
-def decode_audio(path: str | Path, start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray:
-    """Decode [start, start + duration] of the first audio stream as 16 kHz mono float32 samples."""
+def decode_audio(path: str | Path, start_s: float = 0.0, duration_s: float | None = None, track: int = 0
+                 ) -> np.ndarray:
+    """Decode [start, start + duration] of an audio stream (the first by default) as 16 kHz mono float32."""
     path = Path(path)
-    proc = _run(audio_command(path, start_s, duration_s), path)
+    proc = _run(audio_command(path, start_s, duration_s, track), path)
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()
 
 

@@ -27,6 +27,7 @@ class Utterance:
     turns: int = 1  # how many turns the cue has
     shown_start_s: float | None = None  # the turn's start in the file's timing, where it differs from start_s
     removed: tuple[str, ...] = ()  # sound descriptions taken out of the cue's text
+    asr: tuple[float, float] | None = None  # a transcribed cue's (confidence, no-speech probability)
 
     @property
     def out_start_s(self) -> float:
@@ -74,7 +75,7 @@ def cue_utterances(cue: Cue) -> list[Utterance]:
     for k, (turn, (start_s, end_s), (shown_start, shown_end)) in enumerate(zip(turns, decode, shown), start=1):
         out.append(Utterance(cue.index, start_s, end_s, turn.text, turn.speaker, "",
                              shown_end if cue.shown_end_s is not None else None, cue.position, k, len(turns),
-                             shown_start if shown_start != start_s else None, cue.removed))
+                             shown_start if shown_start != start_s else None, cue.removed, cue.asr))
     return out
 
 

@@ -41,6 +41,7 @@ class Cue:
     turns: tuple[Turn, ...] = ()
     non_speech: str | None = None
     removed: tuple[str, ...] = ()  # sound descriptions taken out of the text
+    asr: tuple[float, float] | None = None  # a transcribed cue's (confidence, no-speech probability)
 
     @property
     def duration_s(self) -> float:
@@ -76,7 +77,10 @@ class SubtitleReport:
     non_speech: Counter = field(default_factory=Counter)  # reason -> count (kept in the outputs, unlabelled)
     turns_split: int = 0  # cues of two or more speakers, one utterance per turn
     file: str = ""
+    source: str = "subtitles"  # where the text came from: subtitles, embedded track or asr
     track: str | None = None  # an embedded track, as tracks.SubtitleTrack.describe() says
+    asr_model: str | None = None
+    audio_track: str | None = None  # the audio stream heard, as tracks.SubtitleTrack.describe() says
     format: str = "srt"
     encoding: DecodedText | None = None
     language: dict | None = None  # {"code", "name", "confidence"} of the cues' text, when it could be told
@@ -103,12 +107,12 @@ class SubtitleReport:
 
     def as_json(self, annotated: int) -> dict:
         """The `subtitles` block of the JSON output."""
-        doc = {"file": self.file, "track": self.track, "format": self.format,
+        doc = {"file": self.file, "source": self.source, "track": self.track, "format": self.format,
                "encoding": self.encoding.encoding if self.encoding else None,
                "encoding_confident": self.encoding.confident if self.encoding else None,
                "language": self.language, "cues": self.total, "annotated": annotated,
                "turns_split": self.turns_split, "non_speech": dict(self.non_speech),
-               "skipped": dict(self.skipped), "notes": dict(self.noted)}
+               "skipped": dict(self.skipped), "notes": dict(self.noted), "audio_track": self.audio_track}
         if self.track is None:
             del doc["track"]
         return doc

@@ -67,6 +67,7 @@ class SubtitleTrack:
     title: str | None = None  # the stream's "title" (mkv) or "name" (mp4) metadata
     default: bool = False
     forced: bool = False
+    kind: str = "subtitle"  # or "audio": an audio stream, listed the same way (subtitle_index: its 0:a:N)
 
     @property
     def is_text(self) -> bool:
@@ -83,8 +84,9 @@ class SubtitleTrack:
         return parts
 
     def describe(self) -> str:
-        """The track for messages and JSON: 'track 1 (stream #0:3, subrip, fre, "French")'."""
-        return f"track {self.subtitle_index} ({', '.join(self._parts())})"
+        """The track for messages and JSON: 'track 1 (stream #0:3, subrip, fre, "French")'; audio streams as
+        'audio track 1 (...)'."""
+        return f"{'audio ' if self.kind == 'audio' else ''}track {self.subtitle_index} ({', '.join(self._parts())})"
 
     def _inline(self) -> str:
         return ", ".join([f"track {self.subtitle_index}"] + self._parts())
@@ -96,9 +98,9 @@ _STREAM_LINE = re.compile(r"^(\s*)Stream #(\d+):(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)
 _METADATA_LINE = re.compile(r"^\s*(\w+)\s*:\s?(.*)$")
 
 
-def parse_tracks(listing: str) -> list[SubtitleTrack]:
-    """The subtitle streams of input 0 in `ffmpeg -i`'s stderr listing (a stream's metadata lines are the more
-    indented lines below its Stream line)."""
+def parse_tracks(listing: str, kind: str = "Subtitle") -> list[SubtitleTrack]:
+    """The subtitle (or, with kind="Audio", audio) streams of input 0 in `ffmpeg -i`'s stderr listing (a
+    stream's metadata lines are the more indented lines below its Stream line)."""
     tracks: list[SubtitleTrack] = []
     current: dict | None = None
     indent = 0
@@ -109,14 +111,15 @@ def parse_tracks(listing: str) -> list[SubtitleTrack]:
                 tracks.append(SubtitleTrack(**current))
             current = None
         if m:
-            if m.group(2) != "0" or m.group(5) != "Subtitle":
+            if m.group(2) != "0" or m.group(5) != kind:
                 continue
             indent = len(m.group(1))
             desc = m.group(6)
             current = {"stream_index": int(m.group(3)), "subtitle_index": len(tracks),
                        "codec": desc.split(" ", 1)[0].rstrip(","),
                        "language": m.group(4) if language_key(m.group(4)) else None,
-                       "title": None, "default": "(default)" in desc, "forced": "(forced)" in desc}
+                       "title": None, "default": "(default)" in desc, "forced": "(forced)" in desc,
+                       "kind": kind.lower()}
         elif current is not None:
             meta = _METADATA_LINE.match(line)
             if meta and meta.group(2).strip():
@@ -248,3 +251,35 @@ def read_track(video: str | Path, spec: str | None = None, keep_sound_cues: bool
     parsed = parse_subtitles(text, fmt, keep_sound_cues)
     parsed.encoding = DecodedText(text, "utf-8", True)  # ffmpeg writes the tracks it extracts as UTF-8
     return parsed, track.describe()
+
+
+def list_audio_tracks(video: str | Path) -> list[SubtitleTrack]:
+    """The audio streams of a media file (kind "audio"; `subtitle_index` is the N of `-map 0:a:N`)."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(video)], capture_output=True,
+                          text=True, errors="replace")
+    return parse_tracks(proc.stderr, "Audio")
+
+
+def choose_audio_track(tracks: Sequence[SubtitleTrack], spec: str | None, language: str | None,
+                       video: str | Path) -> SubtitleTrack | None:
+    """The audio track to hear: `spec` (--audio-track: a number from 0, or a language), else the first whose
+    language is `language` (the subtitles' language, or the one being transcribed), else the first; None when
+    there is no audio."""
+    if not tracks:
+        if spec is not None:
+            raise UsageError(f"{video}: --audio-track {spec}: it has no audio stream")
+        return None
+    if spec is not None:
+        listing = "; ".join(t._inline() for t in tracks)
+        if spec.strip().isdigit():
+            k = int(spec)
+            if k >= len(tracks):
+                raise UsageError(f"{video}: no audio track {k} (tracks count from 0); it has {listing}")
+            return tracks[k]
+        wanted = language_key(spec)
+        match = [t for t in tracks if language_key(t.language) == wanted]
+        if not match:
+            raise UsageError(f"{video}: no audio track in language {spec!r}; it has {listing}")
+        return match[0]
+    wanted = language_key(language)
+    return next((t for t in tracks if wanted and language_key(t.language) == wanted), tracks[0])

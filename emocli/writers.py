@@ -102,6 +102,8 @@ class Prediction:
     turns: int = 1
     non_speech: str | None = None
     removed: tuple[str, ...] = ()  # sound descriptions taken out of the cue's text
+    source: str = "subtitles"  # where the text came from: subtitles, embedded track or asr
+    asr: tuple[float, float] | None = None  # a transcribed row's (confidence, no-speech probability)
 
     @property
     def labelled(self) -> bool:
@@ -198,13 +200,15 @@ class CsvWriter(ResultWriter):
         for p in result.predictions:
             row = {"index": p.index, "turn": p.turn, "start": round(p.start_s, 3), "end": round(p.end_s, 3),
                    "speaker": p.speaker or "", "text": p.text, "emotion": p.emotion or "",
-                   "non_speech": p.non_speech or ""}
+                   "non_speech": p.non_speech or "", "source": p.source,
+                   "asr_confidence": round(p.asr[0], 4) if p.asr else "",
+                   "no_speech_prob": round(p.asr[1], 4) if p.asr else ""}
             if p.labelled:
                 row["confidence"] = round(p.confidence, 4)
                 row.update({f"p_{label}": round(float(v), 4) for label, v in zip(LABELS, p.probabilities)})
             rows.append(row)
         columns = (["index", "turn", "start", "end", "speaker", "text", "emotion", "confidence"]
-                   + [f"p_{x}" for x in LABELS] + ["non_speech"])
+                   + [f"p_{x}" for x in LABELS] + ["non_speech", "source", "asr_confidence", "no_speech_prob"])
         return pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
 
 
@@ -219,7 +223,9 @@ class JsonWriter(ResultWriter):
                     "confidence": round(p.confidence, 4) if p.labelled else None,
                     "probabilities": ({label: round(float(v), 4) for label, v in zip(LABELS, p.probabilities)}
                                       if p.labelled else None),
-                    "modalities": p.modalities}
+                    "modalities": p.modalities, "source": p.source}
+            if p.asr:
+                item["asr_confidence"], item["no_speech_prob"] = round(p.asr[0], 4), round(p.asr[1], 4)
             if p.non_speech:
                 item["non_speech"] = p.non_speech
             if p.removed:

@@ -289,9 +289,10 @@ def test_annotate_mov_text_and_ass_tracks(videos, text_model, tmp_path):
 
 
 def test_annotate_a_pgs_only_video_fails_in_one_line_naming_the_track(videos, text_model, tmp_path):
-    proc = _annotate(videos["pgs"], "--model", text_model, "-o", tmp_path)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
-    assert "image-based" in lines[0] and "hdmv_pgs_subtitle" in lines[0] and "Traceback" not in proc.stderr
-    plain = _annotate(videos["plain"], "--model", text_model, "-o", tmp_path)
+    for extra in ([], ["--transcribe", "never"]):  # auto: it would transcribe, but this video has no audio
+        proc = _annotate(videos["pgs"], "--model", text_model, "-o", tmp_path, *extra)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+        assert "image-based" in lines[0] and "hdmv_pgs_subtitle" in lines[0] and "Traceback" not in proc.stderr
+    plain = _annotate(videos["plain"], "--model", text_model, "-o", tmp_path, "--transcribe", "never")
     assert plain.returncode == 1 and "no subtitles found" in plain.stderr and "track inside" in plain.stderr
