@@ -520,7 +520,7 @@ def main() -> None:
     except clicks.ClickException as exc:
         _say(f"emocli: error: {exc.format_message()}")
         code = exc.exit_code
-    except clicks.Abort:
+    except typer.Abort:
         _say("emocli: interrupted")
         code = 130
     sys.exit(code if isinstance(code, int) else 0)

@@ -288,3 +288,13 @@ def test_bad_paths_and_values_fail_before_the_work_in_one_line(corpus, text_mode
     stale = done / ".good.emotions.csv.abc123.tmp"
     stale.write_text("half")
     assert run(*annotate, "-o", done).returncode == 0 and not stale.exists()
+
+
+def test_help_into_a_closed_pipe_is_not_a_traceback():
+    """`emocli transcribe --help | head -2` closes the pipe early; that printed three chained tracebacks."""
+    proc = subprocess.Popen([sys.executable, "-m", "emocli", "transcribe", "--help"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "80"})
+    proc.stdout.read(10)
+    proc.stdout.close()  # what `head` does once it has its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, 1) and "Traceback" not in err, err
