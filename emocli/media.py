@@ -137,11 +137,22 @@ _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _STREAM = re.compile(r"Stream #\d+:\d+.*?: (Audio|Video): (.*)")
 
 
+@functools.lru_cache(maxsize=64)
+def _listing(path: str, mtime_ns: int, size: int) -> str:
+    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", path], capture_output=True, text=True,
+                          errors="replace").stderr
+
+
+def stream_listing(path: str | Path) -> str:
+    """ffmpeg's listing of a file's streams (`ffmpeg -i` with no output, which exits non-zero by design), run
+    once per version of the file: probing, the subtitle tracks and the audio tracks all read it."""
+    stat = Path(path).stat()
+    return _listing(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def _probe_ffmpeg(path: Path) -> MediaInfo:
     """Probe with `ffmpeg -i` alone (no ffprobe): parse its stream listing."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                          capture_output=True, text=True, errors="replace")
-    err = proc.stderr
+    err = stream_listing(path)
     if "Stream #" not in err:
         raise EmocliError(_ffmpeg_error(path, err))
     m = _DURATION.search(err)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import EmocliError, UsageError
-from .media import ffmpeg_exe
+from .media import ffmpeg_exe, stream_listing
 
 #: Containers that may hold subtitle tracks (others are not listed for them: an .mp3 has none).
 TRACK_CONTAINERS = (".mkv", ".mk3d", ".mp4", ".m4v", ".mov", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".ogv",
@@ -147,11 +147,10 @@ def list_tracks(video: str | Path) -> list[SubtitleTrack]:
     video = Path(video)
     if not video.is_file():
         raise EmocliError(f"file not found: {video}")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(video)],
-                          capture_output=True, text=True, errors="replace")
-    if "Input #0" not in proc.stderr:
-        raise EmocliError(f"cannot read the subtitle tracks of {video}: {_ffmpeg_detail(video, proc.stderr)}")
-    return parse_tracks(proc.stderr)
+    listing = stream_listing(video)
+    if "Input #0" not in listing:
+        raise EmocliError(f"cannot read the subtitle tracks of {video}: {_ffmpeg_detail(video, listing)}")
+    return parse_tracks(listing)
 
 
 def _is_language(track: SubtitleTrack, key: str) -> bool:
@@ -255,9 +254,7 @@ def read_track(video: str | Path, spec: str | None = None, keep_sound_cues: bool
 
 def list_audio_tracks(video: str | Path) -> list[SubtitleTrack]:
     """The audio streams of a media file (kind "audio"; `subtitle_index` is the N of `-map 0:a:N`)."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(video)], capture_output=True,
-                          text=True, errors="replace")
-    return parse_tracks(proc.stderr, "Audio")
+    return parse_tracks(stream_listing(video), "Audio")
 
 
 def choose_audio_track(tracks: Sequence[SubtitleTrack], spec: str | None, language: str | None,

@@ -110,3 +110,22 @@ def test_silero_sequence_model_matches_silero_streaming_reference():
             for span in get_speech_timestamps(torch.from_numpy(seg), streaming, sampling_rate=16_000):
                 reference[span["start"]:span["end"]] = True
         assert (mask == reference).all()
+
+
+def test_one_stream_listing_serves_probe_and_both_track_lists(media_dir, tmp_path, monkeypatch):
+    """Probing, the subtitle tracks and the audio tracks read one `ffmpeg -i` listing per version of a file."""
+    import shutil
+
+    from emocli.tracks import list_audio_tracks, list_tracks
+
+    monkeypatch.setattr(media, "ffprobe_exe", lambda: None)  # the listing is what probing reads without ffprobe
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args) or real_run(args, **kw))
+    video = shutil.copy(media_dir / "both.mp4", tmp_path / "both.mp4")
+    info = media.probe(video)
+    assert info.has_audio and info.has_video and list_tracks(video) == []
+    assert [t.kind for t in list_audio_tracks(video)] == ["audio"]
+    assert len(calls) == 1
+    (tmp_path / "both.mp4").write_bytes((media_dir / "noaudio.mp4").read_bytes())  # the file changes: read again
+    assert not media.probe(video).has_audio and list_audio_tracks(video) == [] and len(calls) == 2
