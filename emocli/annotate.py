@@ -1,18 +1,18 @@
-"""annotate: videos + subtitles -> per-utterance emotions, as a pipeline.
+"""annotate: videos + subtitles -> per-utterance emotions, as a pipeline of three threads.
 
-A background thread probes each video, reads its subtitles and decodes its media (decode.py: segments of the video
-at once, one ffmpeg pass each for frames and for audio, chunks handed on as they arrive) while the main thread runs
-the model on batches formed across utterances and videos, sorted by length. A video is written as soon as its last
+The reader (reading.py) probes each video and finds its text, transcribing its speech where it has no subtitles;
+the producer turns the text into utterances and decodes their media (decode.py: segments of the video at once,
+one ffmpeg pass each for frames and for audio, chunks handed on as they arrive); the main thread runs the model on
+batches formed across utterances and videos, sorted by length. A transcript streams through: its utterances are
+labelled while the rest of the speech is still being transcribed. A video is written as soon as its last
 utterance is labelled; a failing video is reported and the others go on.
 """
 
 from __future__ import annotations
 
 import queue
-import re
 import sys
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,55 +26,16 @@ from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_chec
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError, os_error_text
 from .int8 import quantize_text_encoders, require_cpu, use_pytorch
 from .decode import Decoder, decode_workers
-from .media import MediaInfo, list_media, probe
+from .jobs import AnnotateOptions, Job, find_jobs  # noqa: F401 - find_jobs: annotate's API, re-exported
+from .media import MediaInfo
 from .model import EmotionModel, UtteranceInput
-from .segments import Utterance, make_utterances
-from .subtitles import Cue, SubtitleReport, find_subtitles, read_subtitles, validate_cues
-from .textcodec import DecodedText
-from .writers import (Prediction, VideoResult, WRITERS, atomic_write, check_output_dir, output_path,
-                      remove_stale_temps, write_outputs)
+from .language import language_identifier
+from .reading import Reader, Source, read_source
+from .segments import Utterance, UtteranceStream, make_utterances
+from .subtitles import Cue, SubtitleReport, validate_cues
+from .writers import Prediction, VideoResult, write_outputs
 
 SORT_WINDOW = 4  # batches gathered before sorting by length
-
-
-@dataclass
-class AnnotateOptions:
-    """How to annotate: output formats and folder, device, batch size, resume, voice detection."""
-
-    formats: list[str] = field(default_factory=lambda: ["csv"])
-    output_dir: Path | None = None  # None: next to each video
-    device: str = "auto"
-    batch_size: int = 16
-    overwrite: bool = False
-    vad: str = "silero"
-    attention: bool = False  # per-utterance attention weights in the JSON
-    color: bool = False  # SRT cues wrapped in <font color> per emotion
-    plot: bool = False  # a timeline PNG per video
-    decode_workers: int | None = None  # segments decoded at once; None: one per CPU core (at most 16)
-    precision: str = "auto"  # model arithmetic: auto, fp32, bf16, fp16 or int8 (see amp_dtype)
-    encoding: str | None = None  # the subtitle files' text encoding; None: detected per file
-    keep_sound_cues: bool = False  # label sound descriptions and credits too, instead of keeping them unlabelled
-    subs_track: str | None = None  # embedded subtitle track to read (number or language); None: English, else first
-    transcribe: str = "auto"  # speech recognition: auto (when there are no subtitles), always or never
-    asr_model: str | None = None  # faster-whisper model name or folder; None: the bundled tiny.en
-    language: str = "en"  # the language spoken, for speech recognition
-    audio_track: str | None = None  # audio stream to hear (number or language); None: the subtitles' language
-    progress: bool = True
-    log: Callable[[str], None] = field(default=lambda msg: tqdm.write(msg, file=sys.stderr))
-
-
-@dataclass
-class Job:
-    """One video to annotate, its subtitles (None: not found) and where its outputs go."""
-
-    video: Path
-    subs: Path | None
-    output_dir: Path
-    stem: str | None = None  # output names: <stem>.emotions.<ext>; None: the video's stem
-
-    def outputs(self, formats: list[str], plot: bool = False) -> list[Path]:
-        paths = [output_path(self.video, self.output_dir, WRITERS[f].extension, self.stem) for f in formats]
-        return paths + ([output_path(self.video, self.output_dir, "png", self.stem)] if plot else [])
 
 
 @dataclass
@@ -87,6 +48,7 @@ class Outcome:
     outputs: list[Path] = field(default_factory=list)
     result: VideoResult | None = None
     report: SubtitleReport | None = None
+    exit_code: int = EXIT_INPUT_FAILED  # of a failure: EXIT_USAGE when an option did not fit this file
 
 
 @dataclass
@@ -166,51 +128,11 @@ def load_model(model_dir: str | Path | None, device: torch.device | str = "cpu")
     return load_checkpoint(directory, device), directory
 
 
-def _names(paths: list[Path], at_most: int = 5) -> str:
-    names = [p.name for p in paths[:at_most]]
-    return ", ".join(names) + (f" and {len(paths) - at_most} more" if len(paths) > at_most else "")
+# --- the producer: subtitles -> utterances, decoded in chunks ---------------------------------------------------
 
-
-def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: str | Path | None = None,
-              log: Callable[[str], None] | None = None, siblings: bool = True) -> list[Job]:
-    """A file -> one job; a folder -> one job per media file in it (sorted), each paired with its subtitles
-    (`find_subtitles`: the sibling file, else, at preparation, a text track inside the video). Files in the
-    folder that are neither media nor subtitles are named through `log`. `siblings=False` (an embedded track
-    was asked for) skips the sibling files.
-
-    Videos of one stem (`ep1.mkv` beside `ep1.mp4`) would write the same output files: theirs are named after the
-    whole file name instead (`ep1.mkv.emotions.csv`, `ep1.mp4.emotions.csv`)."""
-    target = Path(target)
-    if not target.exists():
-        raise UsageError(f"no such file or folder: {target}")
-    if subs is not None:
-        if target.is_dir():
-            raise UsageError("--subs names one subtitle file; in folder mode subtitles are found by stem")
-        if Path(subs).is_dir():
-            raise UsageError(f"--subs {subs} is a folder; name the subtitle file")
-        if not Path(subs).is_file():
-            raise UsageError(f"subtitle file not found: {subs}")
-    if target.is_dir():
-        videos, ignored = list_media(target)
-        if not videos:
-            raise UsageError(f"no video or audio files in {target}"
-                             + (f" (ignored: {_names(ignored)})" if ignored else ""))
-        if ignored and log is not None:
-            log(f"emocli: note: {target}: {len(ignored)} file(s) that are not media ignored: {_names(ignored)}")
-    else:
-        videos = [target]
-    stems = Counter(v.stem.casefold() for v in videos)  # casefold: one file on case-insensitive file systems
-    if output_dir is not None:
-        check_output_dir(output_dir)
-    jobs = []
-    for video in videos:
-        sub = Path(subs) if subs is not None else (find_subtitles(video) if siblings else None)
-        jobs.append(Job(video, sub, Path(output_dir) if output_dir else video.parent,
-                        video.name if stems[video.stem.casefold()] > 1 else None))
-    return jobs
-
-
-# --- the producer: probe, read subtitles, decode chunks -------------------------------------------------------
+#: A transcript streams to the decoders in parts of at least this much media time when the model reads the media
+#: (each part is a pass of ffmpeg over its frames); a text model takes each batch of utterances as it comes.
+STREAM_PART_S = 60.0
 
 
 @dataclass
@@ -222,115 +144,95 @@ class _Prepared:
     non_speech: list[Cue] = field(default_factory=list)  # cues written unlabelled (sound descriptions, credits)
     audio: np.ndarray | None = None  # the whole audio, when transcription decoded it (the audio branch reuses it)
     audio_track: int = 0  # the audio stream heard (the N of 0:a:N), by transcription and the audio branch
-
-
-def transcript_path(job: Job) -> Path:
-    return job.output_dir / f"{job.stem or job.video.stem}.transcript.srt"
-
-
-def _transcribe_job(job: Job, info: MediaInfo, options: AnnotateOptions, why: str, track: int = 0):
-    """Subtitles from speech recognition: `<stem>.transcript.srt` from an earlier run (unless --overwrite), else
-    the whole audio decoded once, transcribed, and the transcript written before any labelling."""
-    from .asr import transcribe, transcript_srt
-    from .media import decode_audio
-    from .subtitles import SubtitleFile
-
-    if not info.has_audio:
-        raise EmocliError(f"{job.video}: {why}, and no audio stream to transcribe")
-    path = transcript_path(job)
-    if path.is_file() and not options.overwrite:
-        reused = read_subtitles(path, "utf-8")
-        reused.notes["transcript reused from an earlier run"] += 1
-        return reused, str(path), None, None
-    audio = decode_audio(job.video, track=track)
-    utterances, label = transcribe(audio, info.duration_s, options.asr_model, options.device, options.language)
-    cues = [Cue(k, u.start_s, u.end_s, u.text, None, None, k, asr=(u.confidence, u.no_speech))
-            for k, u in enumerate(utterances, start=1)]
-    remove_stale_temps(path)
-    atomic_write(path, transcript_srt(utterances))
-    parsed = SubtitleFile(cues, 0, "asr", DecodedText("", "utf-8", True))
-    parsed.notes[f"utterances transcribed by {label} (no subtitles: {why})"] = len(cues)
-    return parsed, str(path), label, audio
-
-
-def _read_job_subtitles(job: Job, info: MediaInfo, options: AnnotateOptions, track: int = 0):
-    """The job's text, read once: its subtitle file (--subs or the sibling), else a text track inside the video,
-    else (--transcribe auto) a transcript of its speech. Returns (SubtitleFile, where it came from, source,
-    track or ASR model, decoded audio or None)."""
-    if options.transcribe == "always":
-        subs, where, label, audio = _transcribe_job(job, info, options, "--transcribe always", track)
-        return subs, where, "asr", label, audio
-    if job.subs is not None:
-        subs = read_subtitles(job.subs, options.encoding, options.keep_sound_cues)
-        return subs, str(job.subs), "subtitles", None, None
-    from .tracks import TRACK_CONTAINERS, read_track
-
-    why = "no subtitle file or text track"
-    if job.video.suffix.lower() in TRACK_CONTAINERS or options.subs_track is not None:
-        try:
-            found = read_track(job.video, options.subs_track, options.keep_sound_cues)
-        except UsageError:
-            raise
-        except EmocliError as exc:  # only image-based tracks: speech recognition can still give the text
-            if options.transcribe != "auto":
-                raise
-            if "image-based" not in exc.message:
-                raise
-            named = re.search(r"\(track [^)]*\)", exc.message)
-            found, why = None, "its subtitle tracks are image-based" + (f" {named.group(0)}" if named else "")
-        if found is not None:
-            return found[0], str(job.video), "embedded track", found[1], None
-    if options.transcribe == "never":
-        raise EmocliError(f"{job.video}: no subtitles found (expected {job.video.stem}.srt, .vtt, .ass or .ssa "
-                          f"beside it, or a subtitle track inside it; pass --subs, or leave out --transcribe "
-                          f"never to transcribe its speech)")
-    subs, where, label, audio = _transcribe_job(job, info, options, why, track)
-    return subs, where, "asr", label, audio
+    streamed: bool = False  # utterances still arrive from a transcription (the report is final at the end)
 
 
 def prepare_job(job: Job, model: EmotionModel, options: AnnotateOptions | None = None) -> _Prepared:
-    """Probe the media and turn its subtitles into utterances; raises EmocliError for unusable inputs."""
-    from .language import language_report
-
-    from .tracks import choose_audio_track, list_audio_tracks
+    """Probe the media and turn its subtitles (or its transcript, made now if needed) into utterances; raises
+    EmocliError for unusable inputs."""
+    from .asr import asr_device
 
     options = options or AnnotateOptions()
-    info = probe(job.video)
-    audio_tracks = list_audio_tracks(job.video) if info.has_audio else []
-    heard = choose_audio_track(audio_tracks, options.audio_track, options.language, job.video)  # for transcription
-    subs, source, kind, label, audio = _read_job_subtitles(job, info, options, heard.subtitle_index if heard else 0)
-    valid, report = validate_cues(subs.cues, info.duration_s, subs.unreadable)
+    return prepare_source(read_source(job, options, asr_device(options.device)).complete(), model, options)
+
+
+def prepare_source(src: Source, model: EmotionModel, options: AnnotateOptions) -> _Prepared:
+    """A read job (its whole text known) -> its utterances and the report of how its subtitles were read."""
+    from .language import language_report
+    from .tracks import choose_audio_track
+
+    job, subs, kind, label, heard = src.job, src.subs, src.kind, src.label, src.heard
+    valid, report = validate_cues(subs.cues, src.info.duration_s, subs.unreadable)
     report.noted.update(subs.notes)
-    report.file, report.source, report.format, report.encoding = source, kind, subs.format, subs.encoding
+    report.file, report.source, report.format, report.encoding = src.where, kind, subs.format, subs.encoding
     if kind == "embedded track":
         report.track = label
     elif kind == "asr":
         report.asr_model = label
-    where = f"{source} {label}" if kind == "embedded track" else source
-    if not any(c.speech_turns() for c in valid):
+    speech = [c for c in valid if c.speech_turns()]
+    others = [c for c in valid if not c.speech_turns()]
+    if not speech:
         if kind == "asr":  # silence or music: nothing to label is an answer, not an error
             report.noted["no speech found: nothing to label"] += 1
             report.audio_track = heard.describe() if heard else None
-            return _Prepared(job, info, [], report, [c for c in valid if not c.speech_turns()], audio,
-                             heard.subtitle_index if heard else 0)
+            return _Prepared(job, src.info, [], report, others, src.audio, src.track)
         why = report.warning() or "the file holds no cues"
+        where = f"{src.where} {label}" if kind == "embedded track" else src.where
         raise EmocliError(f"{where}: no usable cues ({why})")
-    report.language, report.language_warning = language_report([t.text for c in valid for t in c.speech_turns()])
-    if kind != "asr" and len(audio_tracks) > 1:  # the audio in the subtitles' language, for the audio branch
-        heard = choose_audio_track(audio_tracks, options.audio_track,
+    report.language, report.language_warning = language_report([t.text for c in speech for t in c.speech_turns()])
+    if kind != "asr" and len(src.audio_tracks) > 1:  # the audio in the subtitles' language, for the audio branch
+        heard = choose_audio_track(src.audio_tracks, options.audio_track,
                                    (report.language or {}).get("code", "en"), job.video)
     report.audio_track = heard.describe() if heard else None
     text = model.config.text
-    speech = [c for c in valid if c.speech_turns()]
     utterances = make_utterances(speech, text.context, text.context_after) if text else make_utterances(speech)
-    return _Prepared(job, info, utterances, report, [c for c in valid if not c.speech_turns()], audio,
-                     heard.subtitle_index if heard else 0)
+    return _Prepared(job, src.info, utterances, report, others, src.audio, heard.subtitle_index if heard else 0)
 
 
-def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out: queue.Queue,
+def _stream_source(src: Source, model: EmotionModel, options: AnnotateOptions, decoder: Decoder,
+                   put: Callable[[tuple], None], emit: Callable, done: Callable, more_to_come: bool) -> None:
+    """A job being transcribed: its utterances go to the decoders as Whisper finishes them (in parts of
+    STREAM_PART_S when the media is decoded), each once the turn after it is known (the model's following
+    context); the report is made from the whole transcript at the end."""
+    live, job = src.live, src.job
+    text = model.config.text
+    stream = UtteranceStream(text.context, text.context_after) if text else UtteranceStream()
+    prep = _Prepared(job, src.info, [], SubtitleReport(source=src.kind), [], None, src.track, streamed=True)
+    put(("start", job, prep))
+    video = decoder.open(prep, emit, done, more_to_come)
+    whole = not decoder.needs_media(prep)
+    part: list[Utterance] = []
+
+    def hand_on(utterances: list[Utterance], last: bool = False) -> None:
+        nonlocal part
+        if utterances:
+            prep.audio = live.audio
+            prep.utterances.extend(utterances)
+            put(("more", job, len(utterances)))
+            part += utterances
+        if part and (last or whole or part[-1].end_s - part[0].start_s >= STREAM_PART_S):
+            decoder.add(video, part)
+            part = []
+
+    error = None
+    try:
+        warm = threading.Thread(target=language_identifier, daemon=True)  # loaded now, not after the last batch
+        warm.start()
+        for cues in live.batches():
+            valid, _ = validate_cues(cues, src.info.duration_s)
+            hand_on(stream.add([c for c in valid if c.speech_turns()]))
+        hand_on(stream.close(), last=True)
+        prep.report = prepare_source(src.transcribed_so_far(), model, options).report
+    except Exception as exc:  # noqa: BLE001 - the job's error, reported by the consumer
+        error = exc
+    decoder.end(video, error)
+
+
+def _produce(reader: Reader, model: EmotionModel, options: AnnotateOptions, out: queue.Queue,
              stop: threading.Event) -> None:
-    """Prepare each video (probe, subtitles) and queue its segments on one shared set of decoders, so the next
-    video is probed and starts decoding while the current one finishes; messages go to `out` for the consumer."""
+    """Turn each job the reader hands on into utterances and queue them on one shared set of decoders, so the
+    next video is read and starts decoding while the current one finishes; messages go to `out` for the
+    consumer."""
 
     def put(message: tuple | None) -> None:
         """Called from this thread and the decoder threads; gives up once the run stopped (nobody reads)."""
@@ -345,24 +247,27 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
         if error is None:
             put(("end", job, None))
         elif isinstance(error, EmocliError):
-            put(("failed", job, error.message))
+            put(("failed", job, error))
         else:  # one broken video must never stop a folder run; the message says it all
-            put(("failed", job, f"{job.video}: unexpected {type(error).__name__}: {error}"))
+            put(("failed", job, EmocliError(f"{job.video}: unexpected {type(error).__name__}: {error}")))
 
     try:
         with Decoder(model, options.vad, decode_workers(options.decode_workers), stop) as decoder:
-            for k, job in enumerate(jobs):
+            for kind, job, src in reader:
                 if stop.is_set():
                     break
-                wanted = job.outputs(options.formats, options.plot)
-                if wanted and not options.overwrite and all(p.is_file() for p in wanted):
-                    for path in wanted:  # what a killed run may have left beside them
-                        remove_stale_temps(path)
-                    put(("skipped", job, None))
+                if kind != "source":  # skipped, or failed while reading
+                    put((kind, job, src))
                     continue
                 decoder.wait_for_room()
+                more = job is not reader.jobs[-1]
+                emit = (lambda items, job=job: put(("items", job, items)))
+                finished = (lambda error, job=job: done(job, error))
+                if src.live is not None:
+                    _stream_source(src, model, options, decoder, put, emit, finished, more)
+                    continue
                 try:
-                    prep = prepare_job(job, model, options)
+                    prep = prepare_source(src, model, options)
                 except Exception as exc:
                     done(job, exc)
                     continue
@@ -370,8 +275,7 @@ def _produce(jobs: list[Job], model: EmotionModel, options: AnnotateOptions, out
                 if not prep.utterances:  # a silent recording: its (empty) outputs need no decoding
                     put(("end", job, None))
                     continue
-                decoder.submit(prep, lambda items, job=job: put(("items", job, items)),
-                               lambda error, job=job: done(job, error), more_to_come=k < len(jobs) - 1)
+                decoder.submit(prep, emit, finished, more_to_come=more)
             decoder.join()
     finally:  # the consumer always learns that nothing more comes, even after a bug here
         put(None)
@@ -432,19 +336,29 @@ def _length_key(pair: tuple) -> int:
 
 
 def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
-             model_info: dict | None = None) -> RunSummary:
-    """Annotate every job; failures are reported per video. Returns what happened to each."""
+             model_info: dict | None = None, reader: Reader | None = None) -> RunSummary:
+    """Annotate every job; failures are reported per video. Returns what happened to each. `reader`: the jobs'
+    reader, started already (the CLI starts it before the model loads); by default one is started here."""
+    from .asr import asr_device
+
     predictor = BatchPredictor(model, options.batch_size, options.precision,
                                options.log if options.progress else None)  # --quiet: no notes, only errors
     model_info = {**(model_info or describe(model.config)), "precision": predictor.precision}
+    reader = reader or Reader(jobs, options, asr_device(options.device)).start()
     messages: queue.Queue = queue.Queue(maxsize=3)  # bounded prefetch: memory stays bounded
     stop = threading.Event()
-    producer = threading.Thread(target=_produce, args=(jobs, model, options, messages, stop), daemon=True)
+    producer = threading.Thread(target=_produce, args=(reader, model, options, messages, stop), daemon=True)
     states: dict[Path, dict] = {}
     outcomes: dict[Path, Outcome] = {}
     pending: list[tuple] = []  # (job video, utterance, input)
     # the bar appears with the first video that starts, so an early error stays a single line
     bar = tqdm(total=0, unit="utt", desc="annotating", disable=True)
+
+    def warn(job: Job, report: SubtitleReport) -> None:
+        warning = report.warning()
+        if warning:
+            where = job.subs.name if job.subs is not None else " ".join(filter(None, [job.video.name, report.track]))
+            options.log(f"emocli: warning: {where}: {warning}")
 
     def finish(video: Path) -> None:
         st = states[video]
@@ -512,32 +426,35 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
             video = job.video
             if kind == "skipped":
                 outcomes[video] = Outcome(video, "skipped", "", job.outputs(options.formats, options.plot))
-            elif kind == "failed":
+            elif kind == "failed":  # payload: the EmocliError
                 states.pop(video, None)
                 pending = [t for t in pending if t[0] != video]
-                outcomes[video] = Outcome(video, "failed", payload)
-                options.log(f"emocli: error: {payload}")
+                outcomes[video] = Outcome(video, "failed", payload.message, exit_code=payload.exit_code)
+                options.log(f"emocli: error: {payload.message}")
             elif kind == "start":
                 states[video] = {"prep": payload, "preds": {}, "ended": False}
                 if bar.disable and options.progress:
                     bar = tqdm(total=bar.total, unit="utt", desc="annotating", file=sys.stderr, dynamic_ncols=True)
-                bar.total += len(payload.utterances)
+                bar.total += 0 if payload.streamed else len(payload.utterances)  # streamed: counted as they come
                 bar.refresh()
-                warning = payload.report.warning()
-                if warning:
-                    track = payload.report.track
-                    where = job.subs.name if job.subs is not None else " ".join(filter(None, [job.video.name, track]))
-                    options.log(f"emocli: warning: {where}: {warning}")
+                if not payload.streamed:
+                    warn(job, payload.report)
+            elif kind == "more":
+                bar.total += payload
+                bar.refresh()
             elif kind == "items":
                 pending.extend((video, u, item) for u, item in payload)
                 run(flush=False)
             elif kind == "end":
                 states[video]["ended"] = True
+                if states[video]["prep"].streamed:  # its report is complete now
+                    warn(job, states[video]["prep"].report)
                 pending.sort(key=lambda t: t[0] != video)  # its last items go with the next batches
                 finish(video)
         run(flush=True)
     finally:
         stop.set()
+        reader.close()
         bar.close()
         # wait for the decoders to wind down (ffmpeg killed, running voice detection finished): threads still
         # inside ONNX Runtime or PyTorch while the interpreter exits abort it (SIGABRT) after a Ctrl-C

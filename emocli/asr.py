@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -95,45 +97,207 @@ def check_language(asr_model: str | None, language: str) -> None:
                          f"only; pass a multilingual one with --asr-model (e.g. small, on a connected machine)")
 
 
-def transcribe(audio: np.ndarray, duration_s: float | None, asr_model: str | None = None, device: str = "cpu",
-               language: str = "en") -> tuple[list[AsrUtterance], str]:
-    """Transcribe 16 kHz mono float32 audio into utterances (see `cut_utterances`); returns them and the model's
-    name as outputs record it."""
+def asr_device(spec: str | None) -> str:
+    """--device for the speech model, without importing PyTorch: auto -> CUDA when CTranslate2 sees a GPU."""
+    spec = (spec or "auto").lower()
+    if spec != "cpu" and spec != "auto" and not spec.startswith("cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda, not {spec!r}")
+    if spec == "cpu":
+        return "cpu"
+    try:
+        import ctranslate2
+
+        gpus = ctranslate2.get_cuda_device_count()
+    except Exception:  # noqa: BLE001 - no CTranslate2, or no CUDA runtime: the CPU
+        gpus = 0
+    if spec.startswith("cuda") and not gpus:
+        raise UsageError("--device cuda was asked for, but no CUDA GPU is visible to the speech model")
+    return spec if gpus else "cpu"
+
+
+def transcribe_stream(audio: np.ndarray, duration_s: float | None, asr_model: str | None = None,
+                      device: str = "cpu", language: str = "en"
+                      ) -> tuple[Iterator[tuple[list[AsrUtterance], float]], str]:
+    """Transcribe 16 kHz mono float32 audio as Whisper goes: the model is loaded now, and the iterator yields,
+    per Whisper segment, the utterances completed so far (see `cut_utterances`) and the media time reached.
+    Returns the iterator and the model's name as outputs record it."""
     model, label = load_asr(asr_model, device)
+    end = duration_s if duration_s is not None else len(audio) / 16_000
     if len(audio) == 0:
-        return [], label
+        return iter(()), label
     segments, _ = model.transcribe(audio.astype(np.float32, copy=False), language=language, beam_size=1,
                                    vad_filter=True, word_timestamps=True, condition_on_previous_text=False)
-    end = duration_s if duration_s is not None else len(audio) / 16_000
-    return cut_utterances(list(segments), end), label
+    return utterance_batches(segments, end), label
+
+
+def transcribe(audio: np.ndarray, duration_s: float | None, asr_model: str | None = None, device: str = "cpu",
+               language: str = "en") -> tuple[list[AsrUtterance], str]:
+    """Transcribe 16 kHz mono float32 audio into utterances (see `cut_utterances`), all at once; returns them
+    and the model's name as outputs record it."""
+    batches, label = transcribe_stream(audio, duration_s, asr_model, device, language)
+    return [u for batch, _ in batches for u in batch], label
+
+
+def transcription_bar(total_s: float, name: str = "", progress: bool = True):
+    """The progress bar of a transcription, in media seconds (update it to the time reached)."""
+    from tqdm import tqdm
+
+    return tqdm(total=round(total_s, 1), unit="s", desc=f"transcribing {name}".strip(), leave=False, file=sys.stderr,
+                dynamic_ncols=True, disable=not progress,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+
+
+def transcribe_audio(audio: np.ndarray, duration_s: float | None, asr_model: str | None = None,
+                     device: str = "cpu", language: str = "en", name: str = "", progress: bool = False
+                     ) -> tuple[list[AsrUtterance], str]:
+    """`transcribe` with a progress bar in media seconds (`progress`)."""
+    batches, label = transcribe_stream(audio, duration_s, asr_model, device, language)
+    out: list[AsrUtterance] = []
+    with transcription_bar(duration_s if duration_s is not None else len(audio) / 16_000, name, progress) as bar:
+        for batch, reached in batches:
+            out += batch
+            bar.update(max(0.0, round(reached, 1) - bar.n))
+    return out, label
+
+
+class AsrWorker:
+    """faster-whisper in a process of its own (`python -m emocli.asr`), for annotate: there its Python work
+    (features, word timing) does not wait on the model's for the interpreter lock, so the model labels a
+    transcript while it is being made without slowing the transcription much.
+
+    The process loads the speech model at once (while the caller decodes the audio), then takes the audio on its
+    stdin and answers with one JSON line per Whisper segment. Its errors are raised here as EmocliError."""
+
+    def __init__(self, asr_model: str | None = None, device: str = "cpu", language: str = "en") -> None:
+        import json
+        import subprocess
+        import tempfile
+
+        here = str(Path(__file__).resolve().parent.parent)  # emocli importable there even when not installed
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen([sys.executable, "-m", "emocli.asr", json.dumps(
+            {"model": asr_model, "device": device, "language": language})], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+        self.label: str | None = None
+
+    def __enter__(self) -> AsrWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _receive(self) -> dict:
+        import json
+
+        line = self._proc.stdout.readline()
+        if not line:
+            code = self._proc.wait()
+            self._stderr.seek(0)
+            detail = " ".join(self._stderr.read().decode("utf-8", "replace").split())[-300:]
+            raise EmocliError(f"the speech model's process ended unexpectedly (exit code {code})"
+                              + (f": {detail}" if detail else ""))
+        message = json.loads(line)
+        if "error" in message:
+            raise EmocliError(message["error"], message.get("code", 1))
+        return message
+
+    def transcribe(self, audio: np.ndarray, duration_s: float | None
+                   ) -> Iterator[tuple[list[AsrUtterance], float]]:
+        """What `transcribe_stream` yields, from the worker; `label` is set before the first batch."""
+        import json
+
+        self.label = self._receive()["ready"]  # a model that cannot load fails here
+        samples = audio.astype(np.float32, copy=False)
+        try:  # the worker reads all of its input before it writes again: no deadlock
+            self._proc.stdin.write(json.dumps([len(samples), duration_s]).encode() + b"\n")
+            self._proc.stdin.write(samples.tobytes())
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died: _receive says why
+        while True:
+            message = self._receive()
+            if message.get("end"):
+                return
+            yield [AsrUtterance(*u) for u in message["batch"]], message["reached"]
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        for stream in (self._proc.stdin, self._proc.stdout, self._stderr):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+
+
+def _serve() -> None:
+    """The worker's side of AsrWorker: load the model, say so, read the audio, stream the batches."""
+    import json
+
+    channel = os.fdopen(os.dup(1), "w", buffering=1)  # the answers; anything else printed goes to stderr
+    os.dup2(2, 1)
+
+    def send(**message) -> None:
+        channel.write(json.dumps(message) + "\n")
+        channel.flush()
+
+    try:
+        args = json.loads(sys.argv[1])
+        _, label = load_asr(args["model"], args["device"])
+        send(ready=label)
+        header = sys.stdin.buffer.readline()
+        if not header:
+            return
+        count, duration_s = json.loads(header)
+        audio = np.frombuffer(sys.stdin.buffer.read(count * 4), np.float32)
+        batches, _ = transcribe_stream(audio, duration_s, args["model"], args["device"], args["language"])
+        for batch, reached in batches:
+            send(batch=[[u.start_s, u.end_s, u.text, u.confidence, u.no_speech] for u in batch], reached=reached)
+        send(end=True)
+    except EmocliError as exc:
+        send(error=exc.message, code=exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - reported by the parent in one line
+        send(error=f"speech recognition failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}", code=1)
 
 
 def cut_utterances(segments, end_s: float) -> list[AsrUtterance]:
     """Whisper segments -> utterances: a new one after a pause of PAUSE_S or more and after a sentence-final
     word (pauses alone merge turns, as Whisper stretches a word's end into the silence after it). Segments that
     are probably not speech (MAX_NO_SPEECH) are dropped, and nothing runs past the end of the media."""
-    out: list[AsrUtterance] = []
+    return [u for batch, _ in utterance_batches(segments, end_s) for u in batch]
+
+
+def utterance_batches(segments: Iterable, end_s: float) -> Iterator[tuple[list[AsrUtterance], float]]:
+    """`cut_utterances` as the segments arrive: after each segment, the utterances finished by its end (one whose
+    last word does not end a sentence waits for the next segment, which may go on with it) and the media time
+    reached."""
     words: list[tuple[float, float, str, float, float]] = []
 
-    def flush() -> None:
+    def flush() -> list[AsrUtterance]:
         text = "".join(w[2] for w in words).strip()
-        if text:
-            out.append(AsrUtterance(words[0][0], words[-1][1], " ".join(text.split()),
-                                    float(np.mean([w[3] for w in words])), max(w[4] for w in words)))
+        done = [AsrUtterance(words[0][0], words[-1][1], " ".join(text.split()),
+                             float(np.mean([w[3] for w in words])), max(w[4] for w in words))] if text else []
         words.clear()
+        return done
 
     for segment in segments:
-        if segment.no_speech_prob > MAX_NO_SPEECH:
-            continue
-        for w in segment.words or []:
-            start, stop = float(w.start), min(float(w.end), end_s)
-            if start >= end_s - 0.01 or stop <= start:
-                continue
-            if words and (start - words[-1][1] >= PAUSE_S or words[-1][2].rstrip().endswith(SENTENCE_END)):
-                flush()
-            words.append((start, stop, w.word, float(w.probability), float(segment.no_speech_prob)))
-    flush()
-    return out
+        out: list[AsrUtterance] = []
+        if segment.no_speech_prob <= MAX_NO_SPEECH:
+            for w in segment.words or []:
+                start, stop = float(w.start), min(float(w.end), end_s)
+                if start >= end_s - 0.01 or stop <= start:
+                    continue
+                if words and (start - words[-1][1] >= PAUSE_S or words[-1][2].rstrip().endswith(SENTENCE_END)):
+                    out += flush()
+                words.append((start, stop, w.word, float(w.probability), float(segment.no_speech_prob)))
+        if words and words[-1][2].rstrip().endswith(SENTENCE_END):  # finished: no need to wait for what follows
+            out += flush()
+        yield out, min(float(segment.end), end_s)
+    last = flush() if words else []
+    if last:
+        yield last, end_s
 
 
 def transcript_srt(utterances: list[AsrUtterance]) -> str:
@@ -149,7 +313,6 @@ def transcript_srt(utterances: list[AsrUtterance]) -> str:
     return buffer.getvalue()
 
 
-
 def vtt_from_srt(srt_text: str) -> str:
     """A transcript SRT as WebVTT (the same cues, `.` before milliseconds)."""
     import re
@@ -160,7 +323,8 @@ def vtt_from_srt(srt_text: str) -> str:
 
 def transcribe_media(video: Path, output_dir: Path, formats: list[str], asr_model: str | None = None,
                      device: str = "cpu", language: str = "en", overwrite: bool = False,
-                     stem: str | None = None, audio_track: str | None = None) -> tuple[list[Path], int]:
+                     stem: str | None = None, audio_track: str | None = None, progress: bool = False
+                     ) -> tuple[list[Path], int]:
     """`emocli transcribe` for one file: `<stem>.transcript.srt` (and `.vtt`) from its speech; returns the paths
     written (none when they all exist and not `overwrite`) and the number of utterances."""
     from .media import decode_audio, probe
@@ -175,9 +339,13 @@ def transcribe_media(video: Path, output_dir: Path, formats: list[str], asr_mode
         raise EmocliError(f"{video}: no audio stream to transcribe")
     heard = choose_audio_track(list_audio_tracks(video), audio_track, language, video)
     audio = decode_audio(video, track=heard.subtitle_index if heard else 0)
-    utterances, _ = transcribe(audio, info.duration_s, asr_model, device, language)
+    utterances, _ = transcribe_audio(audio, info.duration_s, asr_model, device, language, video.name, progress)
     text = transcript_srt(utterances)
     for path in paths:
         remove_stale_temps(path)
         atomic_write(path, vtt_from_srt(text) if path.suffix == ".vtt" else text)
     return paths, len(utterances)
+
+
+if __name__ == "__main__":  # AsrWorker's process
+    _serve()

@@ -145,13 +145,12 @@ def annotate(
 
       emocli annotate episode.mp4 -f json,srt,ass --color --plot --attention
     """
-    from .annotate import AnnotateOptions, annotate as run, find_jobs, load_model, resolve_device
-    from .checkpoint import describe
-    from .report import summary_text
-    from .vad import VAD_METHODS
+    from .jobs import AnnotateOptions, find_jobs
     from .writers import parse_formats
 
     fmt = parse_formats(formats)
+    from .vad import VAD_METHODS
+
     if vad not in VAD_METHODS:
         raise EmocliError(f"--vad must be one of {', '.join(VAD_METHODS)}", EXIT_USAGE)
     if subs is not None and subs_track is not None:
@@ -160,33 +159,48 @@ def annotate(
         from .textcodec import check_encoding
 
         encoding = check_encoding(encoding)
-    from .asr import TRANSCRIBE_MODES, check_language
+    from .asr import TRANSCRIBE_MODES, asr_device, check_language
 
     if transcribe not in TRANSCRIBE_MODES:
         raise EmocliError(f"--transcribe must be one of {', '.join(TRANSCRIBE_MODES)}", EXIT_USAGE)
     if transcribe != "never":
         check_language(asr_model, language.lower())
     jobs = find_jobs(target, subs, output_dir, None if quiet else _say, siblings=subs_track is None)
-    dev = resolve_device("cpu" if ray_address else device)
-    _check_libraries(quiet)
-    loaded, model_dir = load_model(model, dev)  # on --ray: validates the model here, before the cluster starts
     if attention and "json" not in fmt:
         fmt.append("json")  # attention weights live in the JSON
-    options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=str(dev), batch_size=batch_size,
+    options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=device, batch_size=batch_size,
                               decode_workers=decode_workers, precision=precision, encoding=encoding,
                               keep_sound_cues=keep_sound_cues, subs_track=subs_track, transcribe=transcribe,
                               asr_model=asr_model, language=language.lower(), audio_track=audio_track,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
-                              progress=not quiet)
-    if ray_address:
-        from .distributed import annotate_on_ray
+                              progress=not quiet, defer_to_asr=True)
+    reader = None
+    if not ray_address:  # reading (and transcribing) the first video begins while PyTorch and the model load
+        from .reading import Reader
 
-        summary = annotate_on_ray(jobs, model_dir, options, ray_address, actors)
-    else:
-        summary = run(jobs, loaded, options, describe(loaded.config, model_dir))
+        reader = Reader(jobs, options, asr_device(device)).start()
+    try:
+        from .annotate import annotate as run, load_model, resolve_device
+        from .checkpoint import describe
+
+        dev = resolve_device("cpu" if ray_address else device)
+        options.device = str(dev)
+        _check_libraries(quiet)
+        loaded, model_dir = load_model(model, dev)  # on --ray: validates the model here, before the cluster starts
+        if ray_address:
+            from .distributed import annotate_on_ray
+
+            summary = annotate_on_ray(jobs, model_dir, options, ray_address, actors)
+        else:
+            summary = run(jobs, loaded, options, describe(loaded.config, model_dir), reader)
+    finally:
+        if reader is not None:
+            reader.close()
+    from .report import summary_text
+
     single = len(jobs) == 1 and not target.is_dir()
     if single and summary.failed:
-        raise typer.Exit(summary.exit_code)  # its one error line was already printed
+        raise typer.Exit(summary.failed[0].exit_code)  # its one error line was already printed
     for outcome in summary.outcomes:
         if outcome.status == "done" and not quiet:
             if verbose:
@@ -231,20 +245,20 @@ def transcribe(
 
       emocli transcribe recordings/ -o transcripts/ -f srt,vtt
     """
-    from .annotate import find_jobs, resolve_device
-    from .asr import check_language, transcribe_media
+    from .asr import asr_device, check_language, transcribe_media
+    from .jobs import find_jobs
 
     fmt = [f.strip().lower() for f in formats.split(",") if f.strip()]
     if not fmt or any(f not in ("srt", "vtt") for f in fmt):
         raise EmocliError(f"--format for transcripts is srt, vtt or srt,vtt, not {formats!r}", EXIT_USAGE)
     check_language(asr_model, language.lower())
     jobs = find_jobs(target, None, output_dir, None if quiet else _say, siblings=False)
-    dev = str(resolve_device(device))
+    dev = asr_device(device)  # the speech model alone: no PyTorch
     failed = 0
     for job in jobs:
         try:
             paths, count = transcribe_media(job.video, job.output_dir, fmt, asr_model, dev, language.lower(),
-                                            overwrite, job.stem, audio_track)
+                                            overwrite, job.stem, audio_track, progress=not quiet)
         except EmocliError as exc:
             if len(jobs) == 1:
                 raise

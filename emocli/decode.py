@@ -196,11 +196,13 @@ class _AnyEvent:
 
 
 class _Video:
-    """One video's segments in flight: how many are left, the first error, and the flag that stops the rest."""
+    """One video's segments in flight: how many are left, whether more may come, the first error, and the flag
+    that stops the rest."""
 
     def __init__(self, prep: _Prepared, emit: Callable[[Items], None], done: Callable[[Exception | None], None],
-                 segments: int, *stops: threading.Event | None) -> None:
-        self.prep, self.emit, self.done, self.left = prep, emit, done, segments
+                 more_to_come: bool, *stops: threading.Event | None) -> None:
+        self.prep, self.emit, self.done, self.more_to_come = prep, emit, done, more_to_come
+        self.left, self.closed = 0, False
         self.error: Exception | None = None
         self.abort = threading.Event()
         self.halt = _AnyEvent(self.abort, *stops)
@@ -211,7 +213,8 @@ class Decoder:
 
     Segments queue in order, so the next video's segments start as soon as a decoder is free: no core waits at
     the end of a video for its slowest stretch, or between videos while the next one is probed. A video's first
-    error stops its other segments and is passed to its `done` callback; the other videos go on."""
+    error stops its other segments and is passed to its `done` callback; the other videos go on. A video whose
+    utterances arrive over time (a transcript being made) is `open`ed, given them with `add`, then `close`d."""
 
     def __init__(self, model: EmotionModel, vad: str, workers: int = 1, stop: threading.Event | None = None) -> None:
         self.model, self.vad, self.workers, self.stop = model, vad, max(1, workers), stop
@@ -230,23 +233,61 @@ class Decoder:
     def _stopped(self) -> bool:
         return self._closing.is_set() or (self.stop is not None and self.stop.is_set())
 
+    def needs_media(self, prep: _Prepared) -> bool:
+        """Whether the model reads this video's audio or frames (a text model decodes nothing)."""
+        cfg, info = self.model.config, prep.info
+        return (cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
+
     def submit(self, prep: _Prepared, emit: Callable[[Items], None], done: Callable[[Exception | None], None],
                more_to_come: bool = False) -> None:
         """Queue a prepared video's segments. `emit` gets its chunks (from decoder threads, chunks of different
         segments interleaved); `done` gets None or the video's first error once all its segments have ended
         (not called if the run was stopped). `more_to_come`: other videos will follow and fill the cores."""
-        cfg, info = self.model.config, prep.info
-        needs_media = (cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
-        segments = plan_segments(prep.utterances, self.workers) if needs_media else [prep.utterances]
+        video = self.open(prep, emit, done, more_to_come)
+        self.add(video, prep.utterances)
+        self.end(video)
+
+    def open(self, prep: _Prepared, emit: Callable[[Items], None], done: Callable[[Exception | None], None],
+             more_to_come: bool = False) -> _Video:
+        """Start a video whose utterances come later, through `add`; `end` says that no more come."""
+        with self._cond:
+            self._videos += 1
+        return _Video(prep, emit, done, more_to_come, self.stop, self._closing)
+
+    def add(self, video: _Video, utterances: list[Utterance]) -> None:
+        """Queue these (time-ordered) utterances of an open video, as segments of their own."""
+        if not utterances:
+            return
+        segments = plan_segments(utterances, self.workers) if self.needs_media(video.prep) else [utterances]
         with self._cond:
             busy = self._queued + self._running
             self._queued += len(segments)
-            self._videos += 1
-        at_once = self.workers if more_to_come else min(self.workers, len(segments) + busy)
+            video.left += len(segments)
+        at_once = self.workers if video.more_to_come else min(self.workers, len(segments) + busy)
         threads = decoder_threads(at_once)
-        video = _Video(prep, emit, done, len(segments), self.stop, self._closing)
         for segment in segments:
             self._pool.submit(self._decode, video, segment, threads)
+
+    def end(self, video: _Video, error: Exception | None = None) -> None:
+        """No more utterances come for `video` (`error`: why they stopped coming); its `done` follows once its
+        segments have ended."""
+        with self._cond:
+            video.closed = True
+            if error is not None and video.error is None:
+                video.error = error
+                video.abort.set()
+            last = video.left == 0
+        if last:
+            self._finished(video)
+
+    def _finished(self, video: _Video) -> None:
+        try:
+            if not self._stopped():
+                video.done(video.error)
+        finally:
+            with self._cond:
+                self._videos -= 1
+                self._cond.notify_all()
 
     def _decode(self, video: _Video, segment: list[Utterance], threads: int) -> None:
         with self._cond:
@@ -266,15 +307,9 @@ class Decoder:
                 video.error = error
                 video.abort.set()
             video.left -= 1
-            last = video.left == 0
+            last = video.left == 0 and video.closed
         if last:
-            try:
-                if not self._stopped():
-                    video.done(video.error)
-            finally:
-                with self._cond:
-                    self._videos -= 1
-                    self._cond.notify_all()
+            self._finished(video)
 
     def wait_for_room(self) -> None:
         """Block while a full round of segments (one per decoder) is already waiting: the caller then prepares

@@ -56,6 +56,11 @@ def _identifier(common_only: bool = False):
     return identifier
 
 
+def language_identifier():
+    """The model `detect_language` uses, loaded once: call it ahead (on a thread) to have it ready."""
+    return _identifier(common_only=True)
+
+
 def rank_languages(text: str) -> list[tuple[str, float]]:
     """Every language py3langid knows (all 140), most probable first, as (code, probability)."""
     return _identifier().rank(text)
@@ -70,7 +75,7 @@ def detect_language(texts: list[str]) -> LanguageGuess:
     letters = sum(ch.isalpha() for ch in joined)
     if letters < MIN_LETTERS:
         return LanguageGuess(None, 0.0, None, 0.0, letters)
-    ranked = _identifier(common_only=True).rank(joined)
+    ranked = language_identifier().rank(joined)
     code, confidence = ranked[0]
     english = dict(ranked).get("en", 0.0)
     return LanguageGuess(code, float(confidence), LANGUAGE_NAMES.get(code, code), float(english), letters)

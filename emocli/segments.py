@@ -83,9 +83,37 @@ def make_utterances(cues: list[Cue], context: int = 0, context_after: int = 0) -
     """The utterances of (valid, time-sorted) cues: one per cue, or per turn of a two-speaker cue; context =
     the previous `context` turns of the same file and, with `context_after`, the next ones (a subtitle file is
     complete, so later cues are known). Non-speech cues give none and are not context."""
-    plain = [u for cue in cues for u in cue_utterances(cue)]
-    contexts = dialogue_contexts([(u.speaker, u.text) for u in plain], context, context_after)
-    return [replace(u, context=ctx) for u, ctx in zip(plain, contexts)]
+    stream = UtteranceStream(context, context_after)
+    return stream.add(cues) + stream.close()
+
+
+class UtteranceStream:
+    """`make_utterances` for cues that arrive in order over time (a transcript while it is transcribed): `add`
+    returns the utterances whose following context is known by now, `close` the rest; together they are
+    exactly what `make_utterances` gives for all the cues at once."""
+
+    def __init__(self, context: int = 0, context_after: int = 0) -> None:
+        self.context, self.context_after = context, context_after
+        self._plain: list[Utterance] = []
+        self._done = 0
+
+    def add(self, cues: list[Cue]) -> list[Utterance]:
+        self._plain += [u for cue in cues for u in cue_utterances(cue)]
+        return self._take(len(self._plain) - self.context_after)
+
+    def close(self) -> list[Utterance]:
+        return self._take(len(self._plain))
+
+    def _take(self, upto: int) -> list[Utterance]:
+        n, after, plain = self.context, self.context_after, self._plain
+
+        def turns(a: int, b: int) -> list[tuple[str | None, str]]:
+            return [(u.speaker, u.text) for u in plain[max(0, a):b]]
+
+        out = [replace(plain[i], context=format_context(turns(i - n, i), n, turns(i + 1, i + 1 + after), after))
+               for i in range(self._done, max(self._done, upto))]
+        self._done = max(self._done, upto)
+        return out
 
 
 def frame_times(start_s: float, end_s: float, n: int = 8) -> list[float]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pysrt
 
 from . import LABELS
@@ -209,6 +208,8 @@ class CsvWriter(ResultWriter):
             rows.append(row)
         columns = (["index", "turn", "start", "end", "speaker", "text", "emotion", "confidence"]
                    + [f"p_{x}" for x in LABELS] + ["non_speech", "source", "asr_confidence", "no_speech_prob"])
+        import pandas as pd  # here: the reader stage, which imports this module, starts before pandas loads
+
         return pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
 
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import jiwer
 import pytest
 
-from emocli.asr import PAUSE_S, cut_utterances
+from emocli.asr import PAUSE_S, cut_utterances, utterance_batches
 from emocli.media import ffmpeg_exe
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -51,8 +51,9 @@ def rows(path: Path) -> list[dict]:
 
 def words(segments: list[tuple[float, float, str]], no_speech: float = 0.1):
     """Fake faster-whisper segments: one per list of (start, end, word)."""
-    return [SimpleNamespace(no_speech_prob=no_speech, words=[SimpleNamespace(start=s, end=e, word=w, probability=0.9)
-                                                              for s, e, w in seg]) for seg in segments]
+    return [SimpleNamespace(no_speech_prob=no_speech, end=seg[-1][1] if seg else 0.0,
+                            words=[SimpleNamespace(start=s, end=e, word=w, probability=0.9) for s, e, w in seg])
+            for seg in segments]
 
 
 def test_words_are_cut_at_pauses_and_sentence_ends_and_guarded():
@@ -65,11 +66,25 @@ def test_words_are_cut_at_pauses_and_sentence_ends_and_guarded():
     assert cut[0].confidence == pytest.approx(0.9) and cut[0].no_speech == pytest.approx(0.1)
 
 
+def test_utterances_stream_out_as_whisper_finishes_segments():
+    """Each batch holds the utterances finished by the end of its segment; one that goes on into the next segment
+    waits for it, so the batches together are exactly the one-shot cut."""
+    segments = words([[(0.0, 0.4, " Hi"), (0.4, 0.9, " there."), (1.0, 1.4, " Where")],
+                      [(1.4, 1.8, " are"), (1.8, 2.2, " you?")], [(4.0, 4.5, " Fine"), (4.5, 4.8, " thanks")]])
+    for seg, end in zip(segments, (1.4, 2.2, 4.8)):
+        seg.end = end
+    batches = list(utterance_batches(segments, end_s=10.0))
+    assert [([u.text for u in b], reached) for b, reached in batches] == [
+        (["Hi there."], 1.4), (["Where are you?"], 2.2), ([], 4.8), (["Fine thanks"], 10.0)]
+    assert [u for b, _ in batches for u in b] == cut_utterances(segments, 10.0)
+
+
 def test_speech_without_subtitles_is_transcribed_and_labelled(media, text_model, tmp_path):
     video = tmp_path / "talk.mp4"
     video.symlink_to(media["talk"])
     proc = annotate(video, "--model", text_model, "-o", tmp_path / "out", "-f", "csv,json")
     assert proc.returncode == 0, proc.stderr
+    assert "transcribing talk.mp4" in proc.stderr and "annotating" in proc.stderr  # the two progress bars
     table = rows(tmp_path / "out" / "talk.emotions.csv")
     assert len(table) == len(TRUTH)  # one utterance per spoken line: none merged, none invented
     error = jiwer.wer(" ".join(t for _, _, t in TRUTH).lower(), " ".join(r["text"] for r in table).lower())
@@ -155,4 +170,76 @@ def test_the_audio_track_in_the_spoken_language_is_heard(tmp_path, text_model):
     assert french.returncode == 0 and rows(tmp_path / "fr" / "dubbed.emotions.csv") == []  # silence
     bad = annotate(video, "--model", text_model, "-o", tmp_path / "x", "--audio-track", "de")
     errors = [ln for ln in bad.stderr.splitlines() if ln.startswith("emocli: error")]
-    assert bad.returncode == 1 and len(errors) == 1 and "no audio track in language 'de'" in errors[0]
+    assert bad.returncode == 2 and len(errors) == 1 and "no audio track in language 'de'" in errors[0]  # usage
+
+
+def test_labelling_starts_while_the_speech_is_still_being_transcribed(monkeypatch, tmp_path, text_model):
+    """A transcript streams through annotate: the model labels the first utterances before the transcriber has
+    finished (here a stand-in for the speech model's process waits, after its first batch, for the model's first
+    call; waiting for the whole transcript, as annotate did, would time out). The outputs are those of the whole
+    transcript."""
+    import threading
+
+    import emocli.asr as asr
+    from emocli.annotate import AnnotateOptions, BatchPredictor, annotate as run, find_jobs, load_model
+
+    labelling = threading.Event()
+    waited = []
+    real_call = BatchPredictor.__call__
+
+    def call(self, inputs):
+        labelling.set()
+        return real_call(self, inputs)
+
+    class StandIn(asr.AsrWorker):  # the worker process's answers, without the process
+        def __init__(self, *args):
+            self.label = None
+
+        def transcribe(self, audio, duration_s):
+            self.label = "stand-in"
+            yield [asr.AsrUtterance(k, k + 0.8, f"Line number {k}.", 0.9, 0.1) for k in range(8)], 8.0
+            waited.append(labelling.wait(timeout=30))
+            yield [asr.AsrUtterance(9.0, 9.8, "And the last one.", 0.8, 0.2)], 10.0
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(BatchPredictor, "__call__", call)
+    monkeypatch.setattr(asr, "AsrWorker", StandIn)
+    video = mux(tmp_path / "talk.mp4", ["-f", "lavfi", "-i", "sine=d=12"], 12.0)
+    options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, batch_size=1,
+                              device="cpu")
+    summary = run(find_jobs(video, None, options.output_dir), load_model(text_model)[0], options)
+    assert summary.exit_code == 0 and waited == [True]
+    table = rows(tmp_path / "out" / "talk.emotions.csv")
+    assert [r["text"] for r in table] == [f"Line number {k}." for k in range(8)] + ["And the last one."]
+    assert all(r["emotion"] and r["source"] == "asr" for r in table)
+    assert summary.outcomes[0].result.model["asr_model"] == "stand-in"
+    assert (tmp_path / "out" / "talk.transcript.srt").read_text().count("-->") == 9
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_once_a_transcription_starts_the_rest_of_the_process_yields_the_cpu_to_it():
+    script = """
+import os, threading
+from emocli.reading import defer_to_transcription
+nice = lambda tid: os.getpriority(os.PRIO_PROCESS, tid)
+main, seen = threading.get_native_id(), {}
+base = nice(main)
+def reader():
+    defer_to_transcription()
+    seen["reader"] = nice(threading.get_native_id())
+thread = threading.Thread(target=reader)
+thread.start()
+thread.join()
+later = threading.Thread(target=lambda: seen.update(later=nice(threading.get_native_id())))
+later.start()
+later.join()
+print(nice(main) - base, seen["reader"] - base, seen["later"] - base)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lowered, reader, later = map(int, proc.stdout.split())
+    base = int(subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True,
+                              text=True).stdout)
+    assert reader == 0 and lowered == later == min(10, 19 - base) and lowered > 0  # threads started later inherit it

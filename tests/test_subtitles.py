@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emocli.errors import EmocliError
-from emocli.segments import format_context, frame_times, make_utterances
+from emocli.segments import UtteranceStream, dialogue_contexts, format_context, frame_times, make_utterances
 from emocli.cues import clean_cue_text
 from emocli.subtitles import Cue, parse_subtitles, read_subtitles, validate_cues
 from emocli.textcodec import decode_subtitle_bytes
@@ -90,6 +90,26 @@ def test_utterance_context_is_previous_cues_most_recent_first():
     assert format_context([("A", "x")], 0) == ""
     after = make_utterances(cues, context=1, context_after=1)  # a subtitle file is complete: later cues are known
     assert [u.context for u in after] == [" || two", "A: one || C: three", "two"]
+
+
+@pytest.mark.parametrize("context,after", [(0, 0), (2, 0), (2, 1), (1, 3)])
+def test_utterances_of_cues_that_arrive_over_time_are_those_of_the_whole_file(context, after):
+    """A transcript streams: each utterance is handed on once the turns after it (its following context) are
+    known, and whatever the batches, the utterances are those of the whole file, two-speaker cues included."""
+    cues = [Cue(k, k, k + 0.9, f"line {k}", "AB"[k % 2]) for k in range(1, 9)]
+    cues[3] = Cue(4, 4, 4.9, "- Yes. - No.")
+    plain = make_utterances(cues)
+    contexts = dialogue_contexts([(u.speaker, u.text) for u in plain], context, after)
+    for cuts in [(), (1,), (3, 4), (1, 2, 3, 5, 8), (0, 7)]:
+        stream, out, known = UtteranceStream(context, after), [], 0
+        for a, b in zip((0, *cuts), (*cuts, len(cues))):
+            got = stream.add(cues[a:b])
+            known += sum(len(c.speech_turns()) for c in cues[a:b])
+            assert len(out) + len(got) == max(len(out), known - after)  # held back only for what follows
+            out += got
+        out += stream.close()
+        assert [(u.text, u.context) for u in out] == [(u.text, c) for u, c in zip(plain, contexts)]
+        assert out == make_utterances(cues, context, after)
 
 
 def test_frame_times_are_uniform_inside_the_cue():
