@@ -7,8 +7,13 @@ transcribed alone, then annotated end to end, in one run.
 Figures (a table, then one JSON line):
   transcribe_s     the bundled Whisper tiny.en alone on the decoded audio (model loaded before the clock)
   rtf              transcribe_s / episode length (target on the 2-core CPU: <= 0.15)
+  transcribe_cli_s `emocli transcribe` on the video, end to end (a fresh process: decoding the audio, loading
+                   the speech model, transcribing, writing the transcript): transcription alone, as a user runs it
   annotate_s       `emocli annotate` on the video with no subtitles, end to end (a fresh process: decoding,
-                   transcription, labelling, writing); ratio = annotate_s / transcribe_s (target <= 1.2)
+                   transcription, loading the emotion model, labelling, writing)
+  ratio            annotate_s / transcribe_cli_s: what labelling adds to transcribing (target <= 1.2)
+  ratio_core       annotate_s / transcribe_s: the same against the bare transcription (stricter: the fresh
+                   process, the audio decoding and the model loading count only on the annotate side)
   wer              word error rate of the transcript against the spoken lines (jiwer)
   lines, utterances  spoken lines, and utterances emocli made of them
 Needs espeak-ng (Debian: apt-get install espeak-ng). Not a test: numbers depend on the machine.
@@ -102,6 +107,10 @@ def main() -> None:
             return " ".join("".join(c.lower() if c.isalnum() or c in "' " else " " for c in text).split())
 
         wer = jiwer.wer(norm(" ".join(spoken)), norm(hypothesis))
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "emocli", "transcribe", str(video), "-o", str(folder / "alone"), "-q",
+                        "--device", args.device], check=True)
+        transcribe_cli_s = time.perf_counter() - t0
         cmd = [sys.executable, "-m", "emocli", "annotate", str(video), "-o", str(folder / "out"), "-q",
                "--device", args.device] + (["--model", args.model] if args.model else [])
         t0 = time.perf_counter()
@@ -112,7 +121,9 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {os.cpu_count()} cores",
               "device": args.device, "asr_model": label, "episode_s": round(seconds, 1), "lines": len(spoken),
               "utterances": labelled, "transcribe_s": round(transcribe_s, 1), "rtf": round(transcribe_s / seconds, 3),
-              "annotate_s": round(annotate_s, 1), "ratio": round(annotate_s / transcribe_s, 2), "wer": round(wer, 3)}
+              "transcribe_cli_s": round(transcribe_cli_s, 1), "annotate_s": round(annotate_s, 1),
+              "ratio": round(annotate_s / transcribe_cli_s, 2), "ratio_core": round(annotate_s / transcribe_s, 2),
+              "wer": round(wer, 3)}
     for key, value in result.items():
         print(f"{key:>14}: {value}")
     print(json.dumps(result))
