@@ -252,7 +252,7 @@ def _produce(reader: Reader, model: EmotionModel, options: AnnotateOptions, out:
             put(("failed", job, EmocliError(f"{job.video}: unexpected {type(error).__name__}: {error}")))
 
     try:
-        with Decoder(model, options.vad, decode_workers(options.decode_workers), stop) as decoder:
+        with Decoder(model, options.vad, decode_workers(options.decode_workers), stop, options.face) as decoder:
             for kind, job, src in reader:
                 if stop.is_set():
                     break
@@ -373,8 +373,12 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
         cue_start = {(p.position, p.index): p.start_s for p in rows if p.turn == 1}
         order = sorted(rows, key=lambda p: (cue_start.get((p.position, p.index), p.start_s), p.position, p.turn))
         info = {**model_info, "asr_model": prep.report.asr_model} if prep.report.asr_model else model_info
+        if options.face:
+            from .faces import FACE_MODEL
+
+            info = {**info, "face_model": FACE_MODEL}
         result = VideoResult(prep.job.video, prep.info.duration_s, info, order,
-                             prep.report.as_json(len(labelled)), prep.job.stem)
+                             prep.report.as_json(len(labelled)), prep.job.stem, options.face)
         try:
             paths = write_outputs(result, options.formats, prep.job.output_dir, options.color)
             if options.plot:
@@ -402,7 +406,7 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
         cut = len(pending) if flush else len(pending) - len(pending) % predictor.batch_size
         todo, pending = sorted(pending[:cut], key=_length_key), pending[cut:]
         probs, attention = predictor([t[2] for t in todo])
-        for (video, utt, _), p, a in zip(todo, probs, attention):
+        for (video, utt, item), p, a in zip(todo, probs, attention):
             st = states.get(video)
             if st is None or "preds" not in st:
                 continue  # the video failed meanwhile
@@ -410,7 +414,8 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
             # outputs keep the file's timing
             st["preds"][id(utt)] = Prediction(utt.index, utt.out_start_s, utt.out_end_s, utt.text, utt.speaker, p,
                                               used, a if options.attention else None, utt.position, utt.turn,
-                                              utt.turns, None, utt.removed, st["prep"].report.source, utt.asr)
+                                              utt.turns, None, utt.removed, st["prep"].report.source, utt.asr,
+                                              item.face)
         bar.update(len(todo))
         for video in list(states):
             if video not in outcomes and "prep" in states[video]:

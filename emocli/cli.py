@@ -122,6 +122,10 @@ def annotate(
                             "or none."),
     plot: bool = typer.Option(False, "--plot", help="Also write <stem>.emotions.png: the emotion timeline and "
                               "emotions per speaker."),
+    face: bool = typer.Option(False, "--face", help="Also read the faces in each utterance's frames: the "
+                              "largest face per frame (MTCNN), its expression (mini-Xception, FER2013) averaged, "
+                              "as face_emotion, face_confidence and face_frames beside the model's emotion "
+                              "(never mixed into it)."),
     attention: bool = typer.Option(False, "--attention", help="Write each utterance's attention weights in the "
                                    "JSON (which modality attended to which, and the weight of each frame)."),
     color: bool = typer.Option(False, "--color", help="SRT: colour each cue by emotion (<font color>)."),
@@ -173,7 +177,7 @@ def annotate(
                               keep_sound_cues=keep_sound_cues, subs_track=subs_track, transcribe=transcribe,
                               asr_model=asr_model, language=language.lower(), audio_track=audio_track,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
-                              progress=not quiet, defer_to_asr=True)
+                              face=face, progress=not quiet, defer_to_asr=True)
     reader = None
     if not ray_address:  # reading (and transcribing) the first video begins while PyTorch and the model load
         from .reading import Reader
@@ -315,6 +319,8 @@ def explain(
                                           "<stem>.cue<N>.explain.png next to the video."),
     device: str = typer.Option("auto", "--device"),
     vad: str = typer.Option("silero", "--vad"),
+    face: bool = typer.Option(False, "--face", help="Also show its 8 frames with the largest face in each and "
+                              "that face's expression."),
 ) -> None:
     """Show what the model attended to for one utterance (modalities and frames), as a PNG.
 
@@ -338,12 +344,15 @@ def explain(
     _check_libraries()
     loaded, _ = load_model(model, resolve_device(device))
     ex = explain_utterance(job.video, job.subs, index, loaded, vad, turn,
-                           AnnotateOptions(encoding=encoding, subs_track=subs_track))
+                           AnnotateOptions(encoding=encoding, subs_track=subs_track), faces=face)
     path = plot_explanation(ex, output or video.with_name(f"{video.stem}.cue{_safe(index)}.explain.png"),
                             loaded.config.modalities)
-    typer.echo(json.dumps({"index": index, "emotion": LABELS[int(ex.probabilities.argmax())],
-                           "probabilities": {k: round(float(v), 4) for k, v in zip(LABELS, ex.probabilities)},
-                           "attention": ex.attention}))
+    shown = {"index": index, "emotion": LABELS[int(ex.probabilities.argmax())],
+             "probabilities": {k: round(float(v), 4) for k, v in zip(LABELS, ex.probabilities)},
+             "attention": ex.attention}
+    if face:
+        shown["face"] = ex.face.as_json() if ex.face is not None else None
+    typer.echo(json.dumps(shown))
     _say(f"written: {path}")
 
 

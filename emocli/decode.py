@@ -29,6 +29,7 @@ from .vad import voiced_masks
 if TYPE_CHECKING:
     from .annotate import _Prepared
 
+FACE_FRAMES = 8  # frames looked at for faces per utterance, when the model reads no video (as many as it would)
 CHUNK_MAX_CUES = 16  # utterances handed on at once (16 x 8 frames x 224^2 x 3 bytes = 19 MB)
 CHUNK_MAX_S = 30.0  # media seconds per chunk
 SEGMENT_MAX_CUES = 128  # per ffmpeg pass: keeps its select expression (~60 bytes per frame) far below argv limits
@@ -116,38 +117,66 @@ def segment_audio(prep: _Prepared, segment: list[Utterance], vad: str) -> dict[i
     return {k: (piece, mask) for k, piece, mask in zip(where, pieces, voiced_masks(pieces, vad))}
 
 
+def _encoder_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Frames decoded for faces (any size), scaled to the video encoder's size x size (bilinear, as ffmpeg)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list[Utterance],
                    emit: Callable[[Items], None], audio_pool: ThreadPoolExecutor, threads: int | None = None,
-                   stop: threading.Event | _AnyEvent | None = None) -> None:
-    """Decode one segment's media (only the modalities the model uses) and emit its chunks of (utterance, input)
-    pairs in time order, each as soon as its frames have arrived."""
+                   stop: threading.Event | _AnyEvent | None = None, faces: bool = False) -> None:
+    """Decode one segment's media (only the modalities the model uses, and frames for faces with `faces`) and
+    emit its chunks of (utterance, input) pairs in time order, each as soon as its frames have arrived."""
     cfg, info = model.config, prep.info
     want_audio = cfg.audio is not None and info.has_audio
     want_video = cfg.video is not None and info.has_video
+    want_faces = faces and info.has_video
     position = {id(u): k for k, u in enumerate(segment)}
     audio_future = audio_pool.submit(segment_audio, prep, segment, vad) if want_audio else None
+    n = cfg.video.frames if cfg.video is not None else FACE_FRAMES
 
     def items(chunk: list[Utterance], frames: np.ndarray | None) -> Items:
         audio = audio_future.result() if audio_future is not None else {}
+        readings = None
+        if want_faces and frames is not None:
+            from .faces import read_faces
+
+            readings = read_faces(frames.reshape(-1, *frames.shape[2:]), n, model.device)
+            if want_video:
+                frames = _encoder_frames(frames.reshape(-1, *frames.shape[2:]), cfg.video.image_size).reshape(
+                    len(chunk), n, cfg.video.image_size, cfg.video.image_size, 3)
         out = []
         for k, u in enumerate(chunk):
             item = UtteranceInput(text=u.text, context=u.context)
             if position[id(u)] in audio:
                 item.audio, item.voiced = audio[position[id(u)]]
-            if frames is not None:
+            if frames is not None and want_video:
                 item.frames = frames[k]
+            if want_faces:
+                item.face = readings[k] if readings is not None else None
             out.append((u, item))
         return out
 
     chunks = chunks_of(segment)
-    if not want_video:
+    if not want_video and not want_faces:
         for chunk in chunks:
             emit(items(chunk, None))
         return
-    n, half = cfg.video.frames, 0.5 / max(info.fps, 1.0)
+    half = 0.5 / max(info.fps, 1.0)
     targets = [np.array([t for u in chunk for t in frame_times(u.start_s, u.end_s, n)]) for chunk in chunks]
     start_s, end_s = _span(segment)
-    stream = stream_frames(prep.job.video, np.concatenate(targets), cfg.video.image_size, info.fps, start_s,
+    if want_faces:  # one pass at the faces' size; the video encoder's frames are scaled from these
+        from .faces import face_frame_size
+
+        size = face_frame_size(info.width, info.height)
+    else:
+        size = cfg.video.image_size
+    stream = stream_frames(prep.job.video, np.concatenate(targets), size, info.fps, start_s,
                            end_s - start_s + 1.0 / info.fps, threads, stop)
     have: list[tuple[float, np.ndarray]] = []
     done_chunks = 0
@@ -216,8 +245,9 @@ class Decoder:
     error stops its other segments and is passed to its `done` callback; the other videos go on. A video whose
     utterances arrive over time (a transcript being made) is `open`ed, given them with `add`, then `close`d."""
 
-    def __init__(self, model: EmotionModel, vad: str, workers: int = 1, stop: threading.Event | None = None) -> None:
-        self.model, self.vad, self.workers, self.stop = model, vad, max(1, workers), stop
+    def __init__(self, model: EmotionModel, vad: str, workers: int = 1, stop: threading.Event | None = None,
+                 faces: bool = False) -> None:
+        self.model, self.vad, self.workers, self.stop, self.faces = model, vad, max(1, workers), stop, faces
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._queued = self._running = self._videos = 0  # segments waiting, segments decoding, videos unfinished
@@ -236,7 +266,8 @@ class Decoder:
     def needs_media(self, prep: _Prepared) -> bool:
         """Whether the model reads this video's audio or frames (a text model decodes nothing)."""
         cfg, info = self.model.config, prep.info
-        return (cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
+        return ((cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
+                or (self.faces and info.has_video))
 
     def submit(self, prep: _Prepared, emit: Callable[[Items], None], done: Callable[[Exception | None], None],
                more_to_come: bool = False) -> None:
@@ -298,7 +329,7 @@ class Decoder:
         try:
             if not video.halt.is_set():
                 decode_segment(video.prep, self.model, self.vad, segment, video.emit, self._audio, threads,
-                               video.halt)
+                               video.halt, self.faces)
         except Exception as exc:  # noqa: BLE001 - handed to the video's done callback
             error = exc
         with self._cond:

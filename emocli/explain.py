@@ -23,12 +23,14 @@ class Explanation:
     probabilities: np.ndarray
     attention: dict
     inputs: UtteranceInput
+    face: object | None = None  # --face: the faces.FaceReading of its 8 frames
+    face_frames: np.ndarray | None = None  # those frames, at the size faces are read at
 
 
 def explain_utterance(video: Path, subs: Path | None, index: int | str, model: EmotionModel, vad: str = "silero",
-                      turn: int = 1, options: AnnotateOptions | None = None) -> Explanation:
+                      turn: int = 1, options: AnnotateOptions | None = None, faces: bool = False) -> Explanation:
     """Run the model on the cue numbered `index` (the file's own cue number, or WebVTT identifier) and keep its
-    attention; `turn` picks one speaker's turn of a two-speaker cue."""
+    attention; `turn` picks one speaker's turn of a two-speaker cue; `faces`: also the faces in its 8 frames."""
     prep = prepare_job(Job(Path(video), Path(subs) if subs else None, Path(video).parent), model, options)
     same = [u for u in prep.utterances if str(u.index) == str(index)]
     chosen = [u for u in same if u.turn == turn][:1]
@@ -41,7 +43,19 @@ def explain_utterance(video: Path, subs: Path | None, index: int | str, model: E
     one = _Prepared(prep.job, prep.info, chosen, prep.report)
     (utt, item), = decode_inputs(one, model, vad)
     probs, attention = BatchPredictor(model, 1)([item])
-    return Explanation(utt, probs[0], attention[0], item)
+    ex = Explanation(utt, probs[0], attention[0], item)
+    if faces and prep.info.has_video:
+        from .faces import face_frame_size, read_faces
+        from .media import sample_frames
+        from .segments import frame_times
+
+        info = prep.info
+        ex.face_frames = sample_frames(video, np.array(frame_times(utt.start_s, utt.end_s, 8)),
+                                       face_frame_size(info.width, info.height), info.fps, utt.start_s,
+                                       utt.end_s - utt.start_s + 1.0 / info.fps)
+        if ex.face_frames is not None:
+            ex.face = read_faces(ex.face_frames, 8, model.device)[0]
+    return ex
 
 
 def plot_explanation(ex: Explanation, path: Path, modalities: list[str]) -> Path:
@@ -52,8 +66,10 @@ def plot_explanation(ex: Explanation, path: Path, modalities: list[str]) -> Path
     import matplotlib.pyplot as plt
 
     frames = ex.inputs.frames
-    fig = plt.figure(figsize=(13, 6.2), dpi=110)
-    grid = fig.add_gridspec(2, 8, height_ratios=[1.3, 1.0], hspace=0.45, wspace=0.3)
+    face_row = None if ex.face_frames is None else (2 if frames is not None else 1)  # its own row, or the frames'
+    rows = 3 if face_row == 2 else 2
+    fig = plt.figure(figsize=(13, 6.2 + 2.2 * (rows - 2)), dpi=110)
+    grid = fig.add_gridspec(rows, 8, height_ratios=[1.3, 1.0, 1.0][:rows], hspace=0.45, wspace=0.3)
     mat_ax = fig.add_subplot(grid[0, 0:3])
     matrix = np.full((len(modalities), len(modalities)), np.nan)
     for i, m in enumerate(modalities):
@@ -89,11 +105,32 @@ def plot_explanation(ex: Explanation, path: Path, modalities: list[str]) -> Path
                 for spine in ax.spines.values():
                     spine.set_linewidth(1 + 6 * w)
                     spine.set_color("darkred")
-    else:
+    elif face_row != 1:
         ax = fig.add_subplot(grid[1, :])
         ax.axis("off")
         ax.text(0.5, 0.5, "no frames (the model has no video branch, or the media has no video stream)",
                 ha="center", va="center")
+    if ex.face_frames is not None:  # --face: each frame with its largest face and that face's expression
+        from matplotlib.patches import Rectangle
+
+        for k, frame in enumerate(ex.face_frames):
+            ax = fig.add_subplot(grid[face_row, k])
+            ax.imshow(frame)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            box = ex.face.boxes[k] if ex.face is not None else None
+            probs = ex.face.per_frame[k] if ex.face is not None and ex.face.per_frame else None
+            if box is None or probs is None:
+                ax.set_title("no face", fontsize=9, color="gray")
+                continue
+            face_label = LABELS[int(np.argmax(probs))]
+            ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, linewidth=1.5,
+                                   edgecolor=EMOTION_COLORS[face_label]))
+            ax.set_title(f"{face_label} {np.max(probs):.2f}", fontsize=9, color=EMOTION_COLORS[face_label])
+        summary = (f"face: {ex.face.emotion} {ex.face.confidence:.2f} over {ex.face.frames}/8 frames"
+                   if ex.face is not None and ex.face.frames else "face: none found")
+        fig.text(0.5, 0.02, f"{summary} (zero-shot expression, beside the model's label, not part of it)",
+                 ha="center", fontsize=9)
     u = ex.utterance
     label = LABELS[int(np.argmax(ex.probabilities))]
     speaker = f"{u.speaker}: " if u.speaker else ""

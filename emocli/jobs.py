@@ -40,6 +40,7 @@ class AnnotateOptions:
     asr_model: str | None = None  # faster-whisper model name or folder; None: the bundled tiny.en
     language: str = "en"  # the language spoken, for speech recognition
     audio_track: str | None = None  # audio stream to hear (number or language); None: the subtitles' language
+    face: bool = False  # faces in each utterance's frames and what they express, beside the label (faces.py)
     defer_to_asr: bool = False  # the CLI's: once a transcription starts, the rest of the process runs at a lower
     # CPU priority (reading.defer_to_transcription); off for library callers, whose process it would change
     progress: bool = True

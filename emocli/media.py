@@ -224,17 +224,18 @@ def _search_tree(windows: list[list[float]]) -> str:
 _PTS_TIME = re.compile(r"pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)")
 
 
-def frames_command(path: Path, times_s: np.ndarray, size: int, fps: float, start_s: float,
+def frames_command(path: Path, times_s: np.ndarray, size: int | tuple[int, int], fps: float, start_s: float,
                    duration_s: float, threads: int | None = None) -> list[str]:
-    """ffmpeg command selecting the frames nearest to `times_s` (relative to start_s) scaled to size x size RGB;
-    `threads`: the decoder's threads (None: ffmpeg's choice, one per core)."""
+    """ffmpeg command selecting the frames nearest to `times_s` (relative to start_s) scaled to size x size (or
+    (width, height)) RGB; `threads`: the decoder's threads (None: ffmpeg's choice, one per core)."""
+    width, height = (size, size) if isinstance(size, int) else size
     expr = _select_expression(times_s, 0.5 / max(fps, 1.0))
     kwargs = {"ss": f"{start_s:.3f}"} if start_s > 0 else {}
     if threads:
         kwargs["threads"] = str(threads)
     stream = (ffmpeg.input(str(path), t=f"{duration_s:.3f}", **kwargs).video
               .filter("select", expr).filter("showinfo")
-              .filter("scale", size, size, flags="bilinear"))
+              .filter("scale", width, height, flags="bilinear"))
     out = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", an=None)
     return out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
 
@@ -258,10 +259,10 @@ def nearest_frames(times_s: np.ndarray, decoded: list[tuple[float, np.ndarray]])
     return np.stack([decoded[i][1] for i in nearest])
 
 
-def stream_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float = DEFAULT_FPS,
+def stream_frames(path: str | Path, times_s: np.ndarray, size: int | tuple[int, int], fps: float = DEFAULT_FPS,
                   start_s: float = 0.0, duration_s: float | None = None, threads: int | None = None,
                   stop=None) -> Iterator[tuple[float, np.ndarray]]:
-    """The frames `sample_frames` chooses from, as ffmpeg decodes them: (absolute time, uint8 [size, size, 3]) in
+    """The frames `sample_frames` chooses from, as ffmpeg decodes them: (absolute time, uint8 [h, w, 3]) in
     time order, from one pass over [start_s, start_s + duration_s]. Frame times come from ffmpeg's showinfo lines,
     which it writes before the frame itself; if they cannot be read, times are spread over the targets' range once
     the pass ends (as `sample_frames` does). Stops early, ending ffmpeg, when `stop` (anything with is_set()) is
@@ -274,7 +275,8 @@ def stream_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float =
     proc = subprocess.Popen(frames_command(path, rel, size, fps, start_s, duration_s, threads),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     log = _StderrReader(proc.stderr)
-    frame_bytes = size * size * 3
+    width, height = (size, size) if isinstance(size, int) else size
+    frame_bytes = width * height * 3
     unpaired: list[np.ndarray] = []  # frames whose time was not found in time
     try:
         k = 0
@@ -288,7 +290,7 @@ def stream_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float =
                 got += more
             if got < frame_bytes:
                 break
-            frame = np.frombuffer(buf, dtype=np.uint8).reshape(size, size, 3)
+            frame = np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
             pts = None if unpaired else log.pts(k)
             if pts is None:
                 unpaired.append(frame)

@@ -175,6 +175,7 @@ class UtteranceInput:
     audio: np.ndarray | None = None  # 16 kHz mono float32
     voiced: np.ndarray | None = None  # bool per audio sample
     frames: np.ndarray | None = None  # uint8 [F, H, W, 3]
+    face: object | None = None  # --face: a faces.FaceReading, reported beside the label, never a model input
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -47,7 +47,8 @@ def plot_path(video: Path, output_dir: Path, stem: str | None = None) -> Path:
 
 
 def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path:
-    """PNG: the emotion timeline (one lane per emotion, opacity = confidence) over a per-speaker bar chart."""
+    """PNG: the emotion timeline (one lane per emotion, opacity = confidence; with --face a last lane of face
+    expressions, coloured by emotion) over a per-speaker bar chart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,8 +64,17 @@ def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path
         lane = LABELS.index(p.emotion)
         lanes.broken_barh([(p.start_s, max(p.end_s - p.start_s, end / 2000))], (lane - 0.4, 0.8),
                           facecolors=EMOTION_COLORS[p.emotion], alpha=0.25 + 0.75 * p.confidence, linewidth=0)
-    lanes.set_yticks(range(len(LABELS)), LABELS)
-    lanes.set_ylim(-0.6, len(LABELS) - 0.4)
+    names = list(LABELS)
+    if result.faces:  # --face: one more lane, each utterance's face expression in its emotion's colour
+        names.append("face")
+        for p in result.predictions:
+            if p.face is not None and p.face.emotion is not None:
+                lanes.broken_barh([(p.start_s, max(p.end_s - p.start_s, end / 2000))], (len(LABELS) - 0.4, 0.8),
+                                  facecolors=EMOTION_COLORS[p.face.emotion], alpha=0.25 + 0.75 * p.face.confidence,
+                                  linewidth=0)
+        lanes.axhline(len(LABELS) - 0.5, color="0.5", linewidth=0.8)
+    lanes.set_yticks(range(len(names)), names)
+    lanes.set_ylim(-0.6, len(names) - 0.4)
     lanes.set_xlim(0, end)
     lanes.invert_yaxis()
     minutes = end > 180

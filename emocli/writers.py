@@ -103,6 +103,7 @@ class Prediction:
     removed: tuple[str, ...] = ()  # sound descriptions taken out of the cue's text
     source: str = "subtitles"  # where the text came from: subtitles, embedded track or asr
     asr: tuple[float, float] | None = None  # a transcribed row's (confidence, no-speech probability)
+    face: object | None = None  # --face: a faces.FaceReading (None: not looked at, e.g. a non-speech row)
 
     @property
     def labelled(self) -> bool:
@@ -138,6 +139,7 @@ class VideoResult:
     predictions: list[Prediction]
     subtitles: dict = field(default_factory=dict)
     stem: str | None = None  # output file names: <stem>.emotions.<ext>; None: the video's stem
+    faces: bool = False  # --face ran: the face columns and blocks are written
 
     @property
     def labelled(self) -> list[Prediction]:
@@ -205,9 +207,14 @@ class CsvWriter(ResultWriter):
             if p.labelled:
                 row["confidence"] = round(p.confidence, 4)
                 row.update({f"p_{label}": round(float(v), 4) for label, v in zip(LABELS, p.probabilities)})
+            if result.faces:  # every row gets the three (a float column would write 8 frames as 8.0)
+                face = p.face
+                row.update(face_emotion=(face.emotion or "") if face else "", face_frames=face.frames if face else "",
+                           face_confidence=round(face.confidence, 4) if face and face.frames else "")
             rows.append(row)
         columns = (["index", "turn", "start", "end", "speaker", "text", "emotion", "confidence"]
-                   + [f"p_{x}" for x in LABELS] + ["non_speech", "source", "asr_confidence", "no_speech_prob"])
+                   + [f"p_{x}" for x in LABELS] + ["non_speech", "source", "asr_confidence", "no_speech_prob"]
+                   + (["face_emotion", "face_confidence", "face_frames"] if result.faces else []))
         import pandas as pd  # here: the reader stage, which imports this module, starts before pandas loads
 
         return pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
@@ -233,6 +240,8 @@ class JsonWriter(ResultWriter):
                 item["removed"] = list(p.removed)
             if p.attention is not None:
                 item["attention"] = p.attention
+            if result.faces:
+                item["face"] = p.face.as_json() if p.face is not None else None
             utterances.append(item)
         doc = {"video": str(result.video), "duration": result.duration_s, "model": result.model,
                "subtitles": result.subtitles, "utterances": utterances}

@@ -79,3 +79,96 @@ def test_the_expression_net_computes_what_keras_computed():
         probs = torch.softmax(net(torch.from_numpy(x).permute(0, 3, 1, 2)), dim=1).numpy()
     assert np.abs(probs - np.array(reference["probabilities"])).max() < 1e-4
     assert FER_LABELS[int(probs[-1].argmax())] == "joy"
+
+
+def face_video(out: Path) -> Path:
+    """4 s of the face, then 4 s of gray (no face), 25 fps, with a silent audio track."""
+    import subprocess
+
+    from emocli.media import ffmpeg_exe
+
+    fixture = Path(__file__).parent / "fixtures" / "face.jpg"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-loop", "1", "-t", "4", "-r", "25", "-i", str(fixture),
+                    "-f", "lavfi", "-i", "color=c=gray:s=384x384:r=25:d=4", "-f", "lavfi", "-i",
+                    "anullsrc=r=16000:cl=mono:d=8", "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+                    "-map", "[v]", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-shortest", str(out)], check=True, capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("model", ["text_model", "trimodal_model"])
+def test_annotate_face_reads_the_face_beside_the_label(tmp_path, request, model):
+    """--face: a face_emotion per utterance from the frames with a face, beside the model's own label; an
+    utterance without a face has none. Without --face the outputs have no face fields and the labels are the
+    same (the video branch's frames, scaled from the face frames with --face, move probabilities only slightly)."""
+    import csv
+    import json
+    import os
+    import subprocess
+    import sys
+
+    video = face_video(tmp_path / "talk.mp4")
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,500 --> 00:00:03,500\nLook at me.\n\n"
+                                       "2\n00:00:04,500 --> 00:00:07,500\nNobody here.\n")
+    args = [sys.executable, "-m", "emocli", "annotate", str(video), "--model", str(request.getfixturevalue(model)),
+            "-f", "csv,json", "-q", "--device", "cpu"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with_face = subprocess.run(args + ["--face", "-o", str(tmp_path / "face")], capture_output=True, text=True,
+                               env=env, timeout=600)
+    assert with_face.returncode == 0, with_face.stderr
+    plain = subprocess.run(args + ["-o", str(tmp_path / "plain")], capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    read = lambda folder: list(csv.DictReader(open(tmp_path / folder / "talk.emotions.csv", encoding="utf-8")))
+    rows, plain_rows = read("face"), read("plain")
+    assert [(r["face_emotion"], r["face_frames"]) for r in rows] == [("joy", "8"), ("", "0")]
+    assert float(rows[0]["face_confidence"]) > 0.9 and rows[1]["face_confidence"] == ""
+    assert "face_emotion" not in plain_rows[0]
+    assert [r["emotion"] for r in rows] == [r["emotion"] for r in plain_rows]
+    doc = json.loads((tmp_path / "face" / "talk.emotions.json").read_text())
+    assert "MTCNN" in doc["model"]["face_model"]
+    face = doc["utterances"][0]["face"]
+    assert face["frames"] == 8 and len(face["boxes"]) == 8 and face["probabilities"]["joy"] > 0.9
+    assert iou(face["boxes"][0], BOX) > 0.6  # the box in the decoded frame (here the video's own size)
+    assert doc["utterances"][1]["face"] == {"emotion": None, "confidence": None, "frames": 0, "probabilities": None,
+                                            "boxes": [None] * 8}
+    assert "face" not in json.loads((tmp_path / "plain" / "talk.emotions.json").read_text())["utterances"][0]
+
+
+def test_the_timeline_gains_a_face_lane(tmp_path, monkeypatch):
+    import emocli.report as report
+    from emocli.faces import FaceReading
+    from emocli.writers import EMOTION_COLORS, Prediction, VideoResult
+
+    probs = np.eye(len(LABELS))[LABELS.index("sadness")]
+    face = FaceReading(np.eye(len(LABELS))[LABELS.index("joy")], 8, [(1.0, 1.0, 5.0, 5.0)] * 8)
+    rows = [Prediction(1, 0.0, 2.0, "Hi.", None, probs, face=face),
+            Prediction(2, 2.0, 4.0, "Bye.", None, probs, face=FaceReading(None, 0, [None] * 8))]
+    figures = []
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: figures.append(fig) or path)
+    for faces in (True, False):
+        report.plot_result(VideoResult(Path("v.mp4"), 4.0, {}, rows, faces=faces), tmp_path / "x.png")
+    lanes = [fig.axes[0] for fig in figures]
+    assert [t.get_text() for t in lanes[0].get_yticklabels()][-1] == "face"
+    assert "face" not in [t.get_text() for t in lanes[1].get_yticklabels()]
+    from matplotlib.colors import to_hex
+
+    face_bars = [c for c in lanes[0].collections if c.get_paths()[0].vertices[:, 1].min() > len(LABELS) - 1]
+    assert len(face_bars) == 1 and to_hex(face_bars[0].get_facecolor()[0]) == EMOTION_COLORS["joy"].lower()
+
+
+def test_explain_face_shows_each_frame_with_its_face(tmp_path, text_model):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    video = face_video(tmp_path / "talk.mp4")
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,500 --> 00:00:03,500\nLook at me.\n")
+    proc = subprocess.run([sys.executable, "-m", "emocli", "explain", str(video), "-n", "1", "--face", "--model",
+                           str(text_model), "--device", "cpu", "-o", str(tmp_path / "x.png")], capture_output=True,
+                          text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout.splitlines()[0])
+    assert shown["face"]["emotion"] == "joy" and shown["face"]["frames"] == 8
+    assert (tmp_path / "x.png").stat().st_size > 20_000  # the frames with their boxes (a text model shows none)
