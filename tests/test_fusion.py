@@ -1,0 +1,86 @@
+"""The fusion learns from each modality: three MELD-shaped synthetic sets in which the label is carried only by
+the text, only by the audio (a tone's pitch per class) or only by the video (a colour per class), the other two
+modalities the same for every class. A trimodal model (the tiny random-weight encoders, frozen; the fusion head
+trained) must score high on dev, the ablations must show the informative modality alone scoring high, and every
+subset without it near chance."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from emocli.cli import app
+from emocli.media import ffmpeg_exe
+from emocli.meld import SPLITS
+
+CLASSES = {"anger": ("furious", 220, "red"), "joy": ("delighted", 880, "lime"), "sadness": ("heartbroken", 3520,
+                                                                                          "blue")}
+PLAIN = (440, "gray")  # what an uninformative clip holds
+PER_CLASS = {"train": 8, "dev": 4, "test": 4}
+
+
+def clip(path: Path, frequency: int, colour: str) -> Path:
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c={colour}:s=64x48:r=25:d=1",
+                    "-f", "lavfi", "-i", f"sine=frequency={frequency}:sample_rate=16000:duration=1", "-c:v",
+                    "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+                   check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("clips")
+    out = {"plain": clip(root / "plain.mp4", *PLAIN)}
+    for label, (_, frequency, colour) in CLASSES.items():
+        out[f"audio-{label}"] = clip(root / f"audio-{label}.mp4", frequency, PLAIN[1])
+        out[f"video-{label}"] = clip(root / f"video-{label}.mp4", PLAIN[0], colour)
+    return out
+
+
+def carried_by(carrier: str, root: Path, clips: dict[str, Path]) -> Path:
+    """A MELD-shaped folder whose labels only `carrier` (text, audio or video) tells apart."""
+    for split, (csv, folder) in SPLITS.items():
+        rows = []
+        (root / folder).mkdir(parents=True)
+        for label, (word, _, _) in CLASSES.items():
+            for k in range(PER_CLASS[split]):
+                d = len(rows)  # one utterance per dialogue: no context to lean on
+                text = f"I am {word}, number {k}." if carrier == "text" else f"We talked about it, number {k}."
+                rows.append({"Sr No.": d + 1, "Utterance": text, "Speaker": "Ross", "Emotion": label,
+                             "Sentiment": "neutral", "Dialogue_ID": d, "Utterance_ID": 0, "Season": 1,
+                             "Episode": 1, "StartTime": "00:00:01,000", "EndTime": "00:00:02,000"})
+                source = clips[f"{carrier}-{label}"] if carrier != "text" else clips["plain"]
+                shutil.copy(source, root / folder / f"dia{d}_utt0.mp4")
+        pd.DataFrame(rows).to_csv(root / csv, index=False)
+    return root
+
+
+@pytest.mark.parametrize("carrier", ["text", "audio", "video"])
+def test_the_fusion_learns_from_the_one_informative_modality(tmp_path, encoders, clips, carrier):
+    runner = CliRunner()
+    meld, run, cache = carried_by(carrier, tmp_path / "meld", clips), tmp_path / "run", tmp_path / "cache"
+    common = ["--meld", meld, "--cache", cache, "--vad", "none"]
+    result = runner.invoke(app, [str(a) for a in ["train", *common, "--out", run, "--modalities", "text,audio,video",
+                                                   "--text-encoder", encoders["text"], "--audio-encoder",
+                                                   encoders["audio"], "--video-encoder", encoders["video"],
+                                                   "--epochs", "60", "--patience", "60", "--batch-size", "4",
+                                                   "--device", "cpu", "-q"]], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [str(a) for a in ["evaluate", run, *common, "--split", "dev", "--ablations", "-q"]],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "eval-dev" / "metrics.json").read_text())
+    f1 = {row["modalities"]: row["weighted_f1"] for row in metrics["ablations"]}
+    assert metrics["weighted_f1"] >= 0.9, f1
+    # the informative modality alone carries most of it (a checkpoint is chosen at its first best dev epoch, and
+    # this early the head has seen few batches with the other modalities hidden: text alone scores 0.82 here)
+    assert f1[carrier] >= 0.7, f1
+    for subset, score in f1.items():
+        if carrier not in subset.split("+"):
+            assert score <= 0.5, f1  # without it: chance (a third, or less when one class is always answered)
