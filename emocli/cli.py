@@ -405,7 +405,10 @@ def train(
     text_encoder: str = typer.Option("minilm", "--text-encoder", help="Hugging Face id, local folder, or "
                                      "'minilm' (the bundled offline all-MiniLM-L6-v2)."),
     audio_encoder: str = typer.Option("facebook/wav2vec2-base", "--audio-encoder"),
-    video_encoder: str = typer.Option("google/vit-base-patch16-224-in21k", "--video-encoder"),
+    video_encoder: str = typer.Option("google/vit-base-patch16-224-in21k", "--video-encoder",
+                                      help="A ViT (path or Hugging Face id), or fer: the bundled face "
+                                      "expression net's features of each frame's largest face (no download; "
+                                      "weights/face/README.md)."),
     context: int = typer.Option(0, "--context", min=0, help="Previous utterances given to the text encoder."),
     context_after: int = typer.Option(0, "--context-after", min=0, help="Following utterances given to the "
                                       "text encoder too (annotate reads them from the subtitle file)."),

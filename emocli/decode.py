@@ -117,13 +117,19 @@ def segment_audio(prep: _Prepared, segment: list[Utterance], vad: str) -> dict[i
     return {k: (piece, mask) for k, piece, mask in zip(where, pieces, voiced_masks(pieces, vad))}
 
 
-def _encoder_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """Frames decoded for faces (any size), scaled to the video encoder's size x size (bilinear, as ffmpeg)."""
+def _encoder_frames(frames: np.ndarray, size: int, letterbox: bool = False) -> np.ndarray:
+    """Frames decoded for faces (any size), scaled to the video encoder's size x size (bilinear, as ffmpeg),
+    stretched or (`letterbox`) fitted inside with black bars."""
     import torch
     import torch.nn.functional as F
 
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    h, w = x.shape[2:]
+    inner = (max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w)))) if letterbox else (size, size)
+    x = F.interpolate(x, size=inner, mode="bilinear", align_corners=False)
+    if letterbox:
+        top, left = (size - inner[0]) // 2, (size - inner[1]) // 2
+        x = F.pad(x, (left, size - inner[1] - left, top, size - inner[0] - top))
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -148,7 +154,8 @@ def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list
 
             readings = read_faces(frames.reshape(-1, *frames.shape[2:]), n, model.device)
             if want_video:
-                frames = _encoder_frames(frames.reshape(-1, *frames.shape[2:]), cfg.video.image_size).reshape(
+                frames = _encoder_frames(frames.reshape(-1, *frames.shape[2:]), cfg.video.image_size,
+                                         cfg.video.letterbox).reshape(
                     len(chunk), n, cfg.video.image_size, cfg.video.image_size, 3)
         out = []
         for k, u in enumerate(chunk):
@@ -176,8 +183,9 @@ def decode_segment(prep: _Prepared, model: EmotionModel, vad: str, segment: list
         size = face_frame_size(info.width, info.height)
     else:
         size = cfg.video.image_size
+    letterbox = bool(cfg.video is not None and cfg.video.letterbox and not want_faces)
     stream = stream_frames(prep.job.video, np.concatenate(targets), size, info.fps, start_s,
-                           end_s - start_s + 1.0 / info.fps, threads, stop)
+                           end_s - start_s + 1.0 / info.fps, threads, stop, letterbox)
     have: list[tuple[float, np.ndarray]] = []
     done_chunks = 0
     ready: list[tuple[list[Utterance], np.ndarray | None]] = []  # chunks with their frames, waiting for audio

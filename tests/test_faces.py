@@ -172,3 +172,19 @@ def test_explain_face_shows_each_frame_with_its_face(tmp_path, text_model):
     shown = json.loads(proc.stdout.splitlines()[0])
     assert shown["face"]["emotion"] == "joy" and shown["face"]["frames"] == 8
     assert (tmp_path / "x.png").stat().st_size > 20_000  # the frames with their boxes (a text model shows none)
+
+
+def test_the_face_encoder_gives_each_frame_its_face_features_and_presence():
+    from emocli.decode import _encoder_frames
+    from emocli.faces import FER_DIM, FER_FRAME, FaceExpressionEncoder
+
+    encoder = FaceExpressionEncoder()
+    frames = _encoder_frames(np.stack([FACE, np.full_like(FACE, 90)]), FER_FRAME, letterbox=True)
+    assert frames.shape == (2, FER_FRAME, FER_FRAME, 3)
+    out = encoder(torch.from_numpy(frames).unsqueeze(0))
+    assert out.shape == (1, 2, FER_DIM)
+    assert out[0, 0, 128] == 1.0 and torch.count_nonzero(out[0, 1]) == 0  # a face, then none
+    detector, reader = face_models("cpu")
+    face = detector(frames[:1])[0][0]
+    _, features = reader(frames[:1], [(0, face)])
+    assert torch.allclose(out[0, 0, :128], torch.from_numpy(features[0]), atol=1e-5)

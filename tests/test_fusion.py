@@ -84,3 +84,50 @@ def test_the_fusion_learns_from_the_one_informative_modality(tmp_path, encoders,
     for subset, score in f1.items():
         if carrier not in subset.split("+"):
             assert score <= 0.5, f1  # without it: chance (a third, or less when one class is always answered)
+
+
+def test_a_video_branch_on_face_expressions_learns_which_clips_show_a_smiling_face(tmp_path, encoders):
+    """`--video-encoder fer`: the video branch's frames are the bundled expression net's features of each frame's
+    largest face (and whether there is one), cached like any encoder's. Here joy's clips show the test face and
+    sadness's show none; the text says nothing."""
+    fixture = Path(__file__).parent / "fixtures" / "face.jpg"
+    face, gray = tmp_path / "face.mp4", tmp_path / "gray.mp4"
+    for out, source in ((face, ["-loop", "1", "-r", "25", "-t", "1", "-i", str(fixture)]),
+                        (gray, ["-f", "lavfi", "-i", "color=c=gray:s=384x384:r=25:d=1"])):
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *source, "-c:v", "libx264", "-preset", "ultrafast",
+                        "-pix_fmt", "yuv420p", "-t", "1", str(out)], check=True, capture_output=True)
+    root = tmp_path / "meld"
+    for split, (csv, folder) in SPLITS.items():
+        (root / folder).mkdir(parents=True)
+        rows = []
+        for label, clip_path in (("joy", face), ("sadness", gray)):
+            for k in range(PER_CLASS[split]):
+                d = len(rows)
+                rows.append({"Sr No.": d + 1, "Utterance": f"We talked about it, number {k}.", "Speaker": "Ross",
+                             "Emotion": label, "Sentiment": "neutral", "Dialogue_ID": d, "Utterance_ID": 0,
+                             "Season": 1, "Episode": 1, "StartTime": "00:00:01,000", "EndTime": "00:00:02,000"})
+                shutil.copy(clip_path, root / folder / f"dia{d}_utt0.mp4")
+        pd.DataFrame(rows).to_csv(root / csv, index=False)
+    runner, run = CliRunner(), tmp_path / "run"
+    common = ["--meld", root, "--cache", tmp_path / "cache", "--vad", "none"]
+    result = runner.invoke(app, [str(a) for a in ["train", *common, "--out", run, "--modalities", "text,video",
+                                                   "--text-encoder", encoders["text"], "--video-encoder", "fer",
+                                                   "--epochs", "40", "--patience", "40", "--batch-size", "4",
+                                                   "--device", "cpu", "-q"]], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["video"]["encoder"] == "fer" and config["video"]["dim"] == 129 and config["video"]["letterbox"]
+    result = runner.invoke(app, [str(a) for a in ["evaluate", run, *common, "--split", "dev", "--ablations", "-q"]],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "eval-dev" / "metrics.json").read_text())
+    f1 = {row["modalities"]: row["weighted_f1"] for row in metrics["ablations"]}
+    assert metrics["weighted_f1"] >= 0.9 and f1["video"] >= 0.7 and f1["text"] <= 0.5, f1
+    # annotate decodes the frames the same way (letterboxed into 640 x 640) and reads the same signal
+    for clip_path, expected in ((face, "joy"), (gray, "sadness")):
+        clip_path.with_suffix(".srt").write_text("1\n00:00:00,050 --> 00:00:00,950\nWe talked about it.\n")
+        result = runner.invoke(app, [str(a) for a in ["annotate", clip_path, "--model", run, "-o", tmp_path / "out",
+                                                       "--device", "cpu", "-q"]], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        table = pd.read_csv(tmp_path / "out" / f"{clip_path.stem}.emotions.csv")
+        assert list(table["emotion"]) == [expected]
