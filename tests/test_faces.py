@@ -44,6 +44,8 @@ def test_the_face_is_found_where_it_is_and_nowhere_else():
     frames = np.stack([FACE, FACE[:, ::-1], np.full_like(FACE, 90), noise])
     found = detector(frames)
     assert [len(f) for f in found] == [1, 1, 0, 0]
+    for name in ("noface-coffee.jpg", "noface-cat.jpg"):  # photographs without a human face (a cat's is hard)
+        assert detector(np.array(Image.open(Path(__file__).parent / "fixtures" / name).convert("RGB"))[None]) == [[]]
     face, mirrored = found[0][0], found[1][0]
     assert face.score > 0.99 and iou(face.box, BOX) > 0.7
     w = FACE.shape[1]

@@ -1,5 +1,9 @@
-"""Make tests/fixtures/face.jpg: scikit-image's astronaut.png (NASA portrait of Eileen Collins, public domain),
-384x384, read from the scikit-image wheel (pip download --no-deps scikit-image; not an emocli dependency).
+"""Make the face test photographs from scikit-image's data, read from its wheel (pip download --no-deps
+scikit-image; not an emocli dependency):
+- tests/fixtures/face.jpg: astronaut.png (NASA's portrait of Eileen Collins, public domain), 384x384;
+- tests/fixtures/noface-coffee.jpg and noface-cat.jpg: coffee.png (a cup of coffee, by Rachel Michetti) and
+  chelsea.png (a cat, by Stefan van der Walt), both in the public domain per scikit-image, 240 px wide: photographs
+  without a human face (a cat's face is a hard one).
 
     python tools/face_fixture.py [--wheel scikit_image-*.whl]
 """
@@ -29,6 +33,14 @@ if __name__ == "__main__":
                             "--only-binary=:all:", "scikit-image==0.25.2"], check=True)
             whl = next(Path(tmp).glob("scikit_image-*.whl"))
         with zipfile.ZipFile(whl) as z:
-            image = Image.open(io.BytesIO(z.read("skimage/data/astronaut.png"))).convert("RGB")
-    image.resize((384, 384), Image.LANCZOS).save(OUT, quality=85)
-    print(f"{OUT}: {OUT.stat().st_size:,} bytes")
+            def read(name: str) -> Image.Image:
+                return Image.open(io.BytesIO(z.read(f"skimage/data/{name}.png"))).convert("RGB")
+
+            images = {OUT: read("astronaut").resize((384, 384), Image.LANCZOS)}
+            for name, out in (("coffee", "noface-coffee.jpg"), ("chelsea", "noface-cat.jpg")):
+                image = read(name)
+                images[OUT.with_name(out)] = image.resize((240, round(240 * image.height / image.width)),
+                                                          Image.LANCZOS)
+    for path, image in images.items():
+        image.save(path, quality=85)
+        print(f"{path}: {path.stat().st_size:,} bytes")
