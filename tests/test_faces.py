@@ -54,6 +54,47 @@ def test_the_face_is_found_where_it_is_and_nowhere_else():
     assert np.allclose(alone.box, face.box, atol=1e-3) and abs(alone.score - face.score) < 1e-5
 
 
+CAMERA_BOX = (98, 72, 160, 156)  # drawn by hand around the profile in face-camera.jpg, hair to chin
+
+
+def test_a_face_in_profile_in_a_gray_photograph_is_found():
+    detector, _ = face_models("cpu")
+    camera = np.array(Image.open(Path(__file__).parent / "fixtures" / "face-camera.jpg").convert("RGB"))
+    found = detector(camera[None])[0]
+    assert len(found) == 1 and iou(found[0].box, CAMERA_BOX) > 0.6
+
+
+@pytest.mark.parametrize("face_px", [40, 60, 100, 200])
+def test_faces_from_40_px_to_200_px_are_found_in_a_480p_frame(face_px):
+    """The smallest face looked for (MIN_FACE_PX) up to half the frame's height, on a photograph's background, in
+    one batch with a frame without a face; the box where the face was put."""
+    from emocli.faces import MIN_FACE_PX
+
+    assert MIN_FACE_PX <= 40
+    detector, _ = face_models("cpu")
+    scale = face_px / (BOX[2] - BOX[0])
+    crop = Image.fromarray(FACE).crop((110, 20, 230, 160))
+    crop = crop.resize((round(120 * scale), round(140 * scale)), Image.LANCZOS)
+    background = Image.open(Path(__file__).parent / "fixtures" / "noface-coffee.jpg").convert("RGB").resize((854, 480))
+    frame = background.copy()
+    at = (500 - crop.width // 2, 10)
+    frame.paste(crop, at)
+    expected = tuple(at[i % 2] + (BOX[i] - (110, 20)[i % 2]) * scale for i in range(4))
+    found = detector(np.stack([np.asarray(frame), np.asarray(background)]))
+    assert len(found[0]) == 1 and iou(found[0][0].box, expected) > 0.6 and found[1] == []
+
+
+def test_the_pyramid_resamples_uint8_as_float():
+    """Frames shrink on the uint8 path on the CPU and in float elsewhere (CUDA): the same pixels within one grey
+    level (the uint8 path's fixed-point weights and rounding)."""
+    from emocli.faces import _resize
+
+    frames = torch.from_numpy(np.stack([FACE, FACE[::-1]])).permute(0, 3, 1, 2)
+    fast, exact = _resize(frames, (115, 115)), _resize(frames.float(), (115, 115))
+    assert fast.shape == exact.shape == (2, 3, 115, 115)
+    assert (fast - exact).abs().max() <= 0.0078125  # one grey level, in MTCNN's scale
+
+
 def test_a_smiling_face_reads_as_joy_and_the_classes_map_onto_the_labels():
     detector, reader = face_models("cpu")
     face = detector(FACE[None])[0][0]
