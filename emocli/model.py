@@ -330,9 +330,10 @@ class EnsembleModel(nn.Module):
             self._pool = ThreadPoolExecutor(len(self.members), thread_name_prefix="emocli-member")
         # one config, so one tokenizer and one set of tokens; int8 runs on the CPU, so nothing moves between devices
         tokens = self.members[0].text_tokens(inputs)
-        hidden = list(self._pool.map(lambda e: e.onnx(**tokens), encoders))
+        inputs_ = {k: v for k, v in tokens.items() if k != "utterance_mask"}
+        hidden = list(self._pool.map(lambda e: e.onnx(**inputs_), encoders))
         present = self.members[0].text_present(inputs)
-        return [{"text": (e.pool(h, tokens["attention_mask"], tokens.get("token_type_ids")), present)}
+        return [{"text": (e.pool(h, tokens["attention_mask"], e.segments(tokens)), present)}
                 for e, h in zip(encoders, hidden)]
 
 

