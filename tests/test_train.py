@@ -182,3 +182,51 @@ def test_media_modalities_without_clips_are_refused(tmp_path, encoders):
         tmp_path / "meld/train_sent_emo.csv", index=False)
     result = invoke("train", "--meld", tmp_path / "meld", "--out", tmp_path / "x", "--modalities", "text,audio")
     assert result.exit_code == 2 and "MELD.Raw clip folders" in result.output
+
+
+@needs_meld
+def test_a_run_stopped_after_epoch_1_and_resumed_gives_the_same_checkpoint(tmp_path, encoders, monkeypatch):
+    """train --resume: a run interrupted in epoch 2 (Ctrl-C in its dev evaluation) continues from epoch 1's saved
+    state and ends with the same weights and history as the same run uninterrupted (same seed, CPU), fine-tuned
+    text layer, optimizer, schedule and dropout included."""
+    import emocli.train as training
+
+    recipe = ["--text-encoder", encoders["text"], "--context", "1", "--finetune-layers", "1", "--epochs", "3",
+              "--patience", "3", "--limit-dialogues", "6", "--seed", "5", "--cache", tmp_path / "cache",
+              "--device", "cpu", "-q"]
+    result = invoke("train", "--meld", MELD_DIR, "--out", tmp_path / "whole", *recipe)
+    assert result.exit_code == 0, result.output
+
+    calls = {"n": 0}
+    real = training.compute_metrics
+
+    def interrupted_in_epoch_2(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(training, "compute_metrics", interrupted_in_epoch_2)
+    run = tmp_path / "stopped"
+    result = invoke("train", "--meld", MELD_DIR, "--out", run, *recipe)
+    assert result.exit_code == 130 and f"--resume {run}" in result.output
+    assert (run / training.RESUME_FILE).is_file() and not (run / "model.safetensors").exists()
+    monkeypatch.setattr(training, "compute_metrics", real)
+
+    bad = invoke("train", "--resume", run, "--epochs", "4")  # the recipe is the run's own
+    assert bad.exit_code == 2 and "drop --epochs" in bad.output
+    result = invoke("train", "--resume", run, "--device", "cpu", "-q")  # --meld and --cache: the run's own
+    assert result.exit_code == 0, result.output
+    assert "resuming" in result.output and "after epoch 1 of 3" in result.output
+    assert not (run / training.RESUME_FILE).exists()
+    whole, resumed = load_file(str(tmp_path / "whole" / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    assert whole.keys() == resumed.keys() and any(k.startswith("text_encoder.") for k in whole)
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    provenance = [json.loads((d / "config.json").read_text())["provenance"] for d in (tmp_path / "whole", run)]
+    assert provenance[0]["history"] == provenance[1]["history"] and len(provenance[0]["history"]) == 3
+    assert provenance[0]["dev_metrics"] == provenance[1]["dev_metrics"]
+
+    done = invoke("train", "--resume", run)
+    assert done.exit_code == 2 and "finished run" in done.output
+    missing = invoke("train", "--out", tmp_path / "x")
+    assert missing.exit_code == 2 and "--meld and --out" in missing.output
