@@ -111,7 +111,8 @@ def annotate(
                                          "(laughs)), songs and credits too, instead of writing them unlabelled."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or Hugging Face repo "
                                         "id. Default: the installed model (weights/default or $EMOCLI_MODEL)."),
-    formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, ass, all, or a comma list."),
+    formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, ass, html (a review page: "
+                                "the video with its emotions, to check and correct them), all, or a comma list."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where outputs go. Default: "
                                               "next to each video."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
@@ -222,6 +223,11 @@ def annotate(
         elif outcome.status == "skipped" and not quiet:
             _say(f"{outcome.video.name}: already annotated, skipped (use --overwrite to redo)")
     if not single:
+        from .review import write_run_index
+
+        index = write_run_index(jobs, fmt, output_dir or target)
+        if index is not None and not quiet:
+            _say(f"review pages: {index}")
         _say(summary.line())
         for outcome in summary.failed:
             _say(f"  failed: {outcome.message}")
@@ -488,6 +494,29 @@ def train(
 
 #: train's options that --resume leaves free: where things are and how to run, not what is trained
 _RESUME_KEEPS = {"ctx", "meld", "cache", "device", "quiet", "resume"}
+
+
+@app.command()
+@handle_errors
+def score(
+    predictions: Path = typer.Argument(..., help="emocli's CSV or JSON for a video.", show_default=False),
+    gold: Path = typer.Argument(..., help="The reviewer's labels: the review page's <stem>.corrections.csv, or "
+                                "any CSV with index (or start and end) and a label column.", show_default=False),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where metrics.json and the "
+                                              "confusion matrix go. Default: <gold stem>.score/ beside GOLD."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="GOLD's label column. Default: the "
+                                               "first of corrected, gold, label, emotion."),
+) -> None:
+    """Measure emocli on your own material: its labels against a reviewer's (accuracy, weighted and macro F1,
+    per-class report, confusion matrix; the same code as evaluate).
+
+    Examples:
+
+      emocli score out/episode.emotions.csv episode.corrections.csv
+    """
+    from .score import score as run, score_text
+
+    typer.echo(score_text(run(predictions, gold, output_dir, label_column)))
 
 
 @app.command()

@@ -23,7 +23,8 @@ from .writers import atomic_write, check_output_dir, save_figure
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """Accuracy, weighted and macro F1, and per-class precision/recall/F1/support (scikit-learn)."""
+    """Accuracy, weighted and macro F1, and per-class precision/recall/F1/support (scikit-learn), for y_true and
+    y_pred given as indices into LABELS."""
     labels = list(range(len(LABELS)))
     report = classification_report(y_true, y_pred, labels=labels, target_names=list(LABELS), output_dict=True,
                                    zero_division=0)
@@ -31,7 +32,8 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
             "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
             "weighted_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="weighted",
                                                 zero_division=0)), 4),
-            "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
+            # over the classes in either (scikit-learn's default): a class absent from both is not a zero
+            "macro_f1": round(float(f1_score(y_true, y_pred, average="macro", zero_division=0)), 4),
             "per_class": {name: {k: round(float(v), 4) if k != "support" else int(v)
                                  for k, v in report[name].items()} for name in LABELS}}
 
@@ -64,6 +66,16 @@ def split_features(model: EmotionModel, meld_dir: Path, split: str, cache_dir: P
         present.append(p)
     labels = np.array([u.label for u in utts])
     return features, torch.stack(present, 1), labels
+
+
+def write_confusion(out: Path, y_true: np.ndarray, y_pred: np.ndarray, title: str) -> np.ndarray:
+    """confusion_matrix.csv (counts, true classes as rows) and confusion_matrix.png in `out`."""
+    matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(LABELS))))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "confusion_matrix.csv",
+                 pd.DataFrame(matrix, index=list(LABELS), columns=list(LABELS)).to_csv(index_label="true\\pred"))
+    plot_confusion(matrix, out / "confusion_matrix.png", title)
+    return matrix
 
 
 def plot_confusion(matrix: np.ndarray, path: Path, title: str) -> None:
@@ -166,12 +178,7 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
                     "members": members, "precision": precision,
                     "modalities_present": {m: int(present[:, i].sum()) for i, m in
                                            enumerate(model.config.modalities)}})
-    matrix = confusion_matrix(labels, preds, labels=list(range(len(LABELS))))
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "confusion_matrix.csv",
-                 pd.DataFrame(matrix, index=list(LABELS), columns=list(LABELS)).to_csv(index_label="true\\pred"))
-    plot_confusion(matrix, out / "confusion_matrix.png",
-                   f"{run_dir.name} on MELD {split}: weighted F1 {metrics['weighted_f1']:.3f}")
+    write_confusion(out, labels, preds, f"{run_dir.name} on MELD {split}: weighted F1 {metrics['weighted_f1']:.3f}")
     if ablations:
         rows = ablation_table(model.config.modalities, predict, present, labels)
         metrics["ablations"] = rows
@@ -179,6 +186,15 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
     atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     metrics["output_dir"] = str(out)
     return metrics
+
+
+def per_class_text(metrics: dict) -> str:
+    """The per-class precision / recall / F1 / support table."""
+    lines = [f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for name, row in metrics["per_class"].items():
+        lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>10.3f}{row['f1-score']:>10.3f}"
+                     f"{row['support']:>9d}")
+    return "\n".join(lines)
 
 
 def metrics_text(metrics: dict) -> str:
@@ -189,11 +205,7 @@ def metrics_text(metrics: dict) -> str:
     lines = [f"MELD {metrics['split']} ({metrics['n']} utterances, modalities {'+'.join(metrics['modalities'])}"
              f"{members}): "
              f"accuracy {metrics['accuracy']:.4f}, weighted F1 {metrics['weighted_f1']:.4f}, "
-             f"macro F1 {metrics['macro_f1']:.4f}", "",
-             f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
-    for name, row in metrics["per_class"].items():
-        lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>10.3f}{row['f1-score']:>10.3f}"
-                     f"{row['support']:>9d}")
+             f"macro F1 {metrics['macro_f1']:.4f}", "", per_class_text(metrics)]
     if metrics.get("ablations"):
         lines += ["", ablation_markdown(metrics["ablations"], metrics["split"]).rstrip()]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Predictions -> files: CSV, JSON, annotated SRT and WebVTT, each written atomically (temp file + rename)."""
+"""Predictions -> files: CSV, JSON, annotated SRT, WebVTT, ASS and the HTML review page, each written atomically
+(temp file + rename)."""
 
 from __future__ import annotations
 
@@ -337,8 +338,26 @@ class AssWriter(ResultWriter):
         return "\n".join(head) + "\n"
 
 
+class HtmlWriter(ResultWriter):
+    """`<stem>.emotions.html`: the review page (review.py), referencing the video by its path relative to it."""
+
+    extension = "html"
+
+    def write(self, result: VideoResult, output_dir: Path) -> Path:
+        from .review import render_page
+
+        path = self.path(result, output_dir)
+        remove_stale_temps(path)
+        return atomic_write(path, render_page(result, path.parent))
+
+    def render(self, result: VideoResult) -> str:  # as if the page sat beside the video
+        from .review import render_page
+
+        return render_page(result, Path(result.video).parent)
+
+
 WRITERS: dict[str, type[ResultWriter]] = {w.extension: w for w in (CsvWriter, JsonWriter, SrtWriter, VttWriter,
-                                                                   AssWriter)}
+                                                                   AssWriter, HtmlWriter)}
 
 
 def parse_formats(spec: str) -> list[str]:
