@@ -144,6 +144,9 @@ def test_the_page_plays_seeks_and_exports_corrections(browser, annotated, tmp_pa
     assert "reviewed 2 (2 changed)" in browser.find_element("id", "review-count").text
     browser.execute_script("localStorage.clear()")
     assert shot.exists()
+    browser.find_elements("css selector", "#track rect.cue")[-1].click()  # the timeline seeks too: "Okay."
+    assert wait_for(browser, "Math.abs(document.getElementById('video').currentTime - 5.1) < 0.01")
+    assert browser.execute_script("return document.querySelector('#spacer .row.selected .text').textContent") == "Okay."
 
     # emocli score reads the exported file against the CSV the same run wrote
     result = CliRunner().invoke(app, ["score", str(table), str(download), "-o", str(tmp_path / "score")])
@@ -222,3 +225,30 @@ def test_folder_mode_writes_an_index_of_the_pages(tmp_path, text_model):
                for p in data["pages"])
     page = read_page_data(out / "ep0.emotions.html")
     assert page["src"] == "../season/ep0.mp4" and len(page["rows"]) == len(SIX_CUES)
+
+
+@needs_browser
+def test_with_faces_the_page_has_a_face_lane_and_column(browser, tmp_path):
+    from emocli.faces import FaceReading
+
+    result = hostile_result(tmp_path, n=3, name="faces.mp4")
+    joy = np.eye(len(LABELS))[LABELS.index("joy")] * 0.9 + 0.1 / len(LABELS)
+    readings = [FaceReading(joy, 8, [(1.0, 2.0, 50.0, 60.0)] * 8), FaceReading(None, 0, [None] * 8), None]
+    for p, face in zip(result.predictions, readings):
+        p.face = face
+    result.faces = True
+    [page] = write_outputs(result, ["html"], tmp_path)
+    browser.get(page.as_uri())
+    assert wait_for(browser, "document.querySelectorAll('#spacer .row').length") == 3
+    lanes = browser.execute_script("return Array.from(document.querySelectorAll('#lanes div')).map(e => e.textContent)")
+    assert lanes == [*LABELS, "face"]
+    faces = browser.execute_script("return Array.from(document.querySelectorAll('#spacer .row .face-col'))"
+                                   ".map(e => e.textContent)")
+    assert faces == [f"joy {joy.max():.2f}", "no face", ""]
+    # one face rect, in the last lane, coloured as joy
+    face_rects = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#track rect.cue')).filter(r => r.getAttribute('y') == 7 * 14 + 1)"
+        ".map(r => r.getAttribute('fill'))")
+    from emocli.writers import EMOTION_COLORS
+
+    assert face_rects == [EMOTION_COLORS["joy"]]
