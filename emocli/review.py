@@ -80,15 +80,21 @@ def page_data(result: VideoResult, page_dir: Path) -> dict:
     return data
 
 
+def _document(title: str, body_class: str, markup: str, data: object, script: str) -> str:
+    """One self-contained page: the shared stylesheet, the markup, the data block and one script, all inline."""
+    body_attr = f' class="{body_class}"' if body_class else ""
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<title>{html.escape(title)}</title>\n<meta name="generator" content="emocli">\n'
+            f'<style>\n{_asset("review.css")}</style>\n</head>\n'
+            f'<body{body_attr}>\n{markup}'
+            f'<script type="application/json" id="{DATA_ID}">{script_json(data)}</script>\n'
+            f'<script>\n{_asset(script)}</script>\n</body>\n</html>\n')
+
+
 def render_page(result: VideoResult, page_dir: Path) -> str:
     data = page_data(result, page_dir)
-    title = html.escape(f"{data['video']} — emotions (emocli)")
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
-            f'<meta name="generator" content="emocli">\n<style>\n{_asset("review.css")}</style>\n</head>\n'
-            f'<body>\n{_asset("review.html")}'
-            f'<script type="application/json" id="{DATA_ID}">{script_json(data)}</script>\n'
-            f'<script>\n{_asset("review.js")}</script>\n</body>\n</html>\n')
+    return _document(f"{data['video']} — emotions (emocli)", "", _asset("review.html"), data, "review.js")
 
 
 def read_page_data(path: str | Path) -> dict | None:
@@ -125,15 +131,11 @@ def write_index(pages: list[Path], folder: Path) -> Path | None:
     if not entries:
         return None
     doc = {"labels": list(LABELS), "colors": EMOTION_COLORS, "pages": entries}
-    body = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f'<title>{html.escape(folder.absolute().name)} — emocli review pages</title>\n'
-            f'<meta name="generator" content="emocli">\n<style>\n{_asset("review.css")}</style>\n</head>\n'
-            f'<body class="index">\n<header><h1>emocli review pages</h1><p id="summary"></p></header>\n'
-            f'<main><table id="pages"><thead><tr><th>video</th><th>utterances</th><th>not speech</th>'
-            f'<th>speakers</th><th>duration</th><th>dominant emotions</th></tr></thead><tbody></tbody></table>'
-            f'</main>\n<script type="application/json" id="{DATA_ID}">{script_json(doc)}</script>\n'
-            f'<script>\n{_asset("index.js")}</script>\n</body>\n</html>\n')
+    table = ('<header><h1>emocli review pages</h1><p id="summary"></p></header>\n'
+             '<main><table id="pages"><thead><tr><th>video</th><th>utterances</th><th>not speech</th>'
+             '<th>speakers</th><th>duration</th><th>dominant emotions</th></tr></thead><tbody></tbody></table>'
+             '</main>\n')
+    body = _document(f"{folder.absolute().name} — emocli review pages", "index", table, doc, "index.js")
     path = Path(folder) / INDEX_NAME
     remove_stale_temps(path)
     return atomic_write(path, body)
