@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from . import LABELS, MODALITIES
 from .errors import UsageError
-from .model import FORMAT_VERSION, EmotionModel, EnsembleModel, ModelConfig
+from .model import FORMAT_VERSION, BlendModel, EmotionModel, EnsembleModel, ModelConfig
 from .writers import _FILE_MODE, atomic_write, check_output_dir
 
 CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
@@ -33,10 +33,23 @@ def default_model_dir() -> Path | None:
     return candidate if (candidate / CONFIG_FILE).is_file() else None
 
 
+def installed_names() -> list[str]:
+    """The names of the checkpoints shipped in weights/ (`--model large`)."""
+    return sorted(p.name for p in WEIGHTS_DIR.glob("*") if (p / CONFIG_FILE).is_file()) if WEIGHTS_DIR.is_dir() \
+        else []
+
+
 def resolve_model(ref: str | Path) -> Path:
-    """A checkpoint directory from a path or a Hugging Face repo id (downloaded to the Hugging Face cache)."""
+    """A checkpoint directory from a path, the name of a shipped checkpoint (`large`: weights/large), or a Hugging
+    Face repo id (downloaded to the Hugging Face cache). An existing path wins over a name."""
     path = Path(ref).expanduser()
-    if path.exists() or str(ref).startswith((".", "/", "~")) or str(ref).count("/") != 1:
+    name = str(ref)
+    if not path.exists() and name and "/" not in name and "\\" not in name and not name.startswith((".", "~")):
+        if name in installed_names():
+            return WEIGHTS_DIR / name
+        raise UsageError(f"model {name!r} is neither a folder nor an installed model (installed: "
+                         f"{', '.join(installed_names()) or 'none'}; see `emocli models`)")
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
         return path  # a local path (read_config says clearly what is wrong with it)
     try:
         from huggingface_hub import snapshot_download
@@ -73,7 +86,8 @@ def list_models(extra: list[Path] | None = None) -> list[dict]:
             prov = config.provenance
             found.append({"path": str(directory), "default": default is not None and
                           directory.resolve() == default.resolve(), "modalities": config.modalities,
-                          "members": config.members, "dev_weighted_f1": prov.get("dev_weighted_f1"),
+                          "members": config.members, "blend": [b["checkpoint"] for b in config.blend or []][1:],
+                          "dev_weighted_f1": prov.get("dev_weighted_f1"),
                           "test_weighted_f1": prov.get("test_weighted_f1"),
                           "size_mb": round(sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 1e6,
                                            1)})
@@ -161,6 +175,40 @@ def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list
     return _write_checkpoint(Path(directory), config, tensors)
 
 
+def save_blend(checkpoints: list[str | Path], weights: list[float], directory: str | Path,
+               notes: list[str] | None = None) -> Path:
+    """A blend of checkpoints with different text encoders: the first one's weights are copied into `directory`,
+    the others are referred to by their path relative to it (they stay where they are, e.g. weights/default), and
+    the probabilities are averaged with `weights` (normalised to sum to 1)."""
+    parts = [Path(c) for c in checkpoints]
+    if len(parts) < 2 or len(weights) != len(parts) or any(w <= 0 for w in weights):
+        raise UsageError("a blend needs two or more checkpoints and one positive weight for each")
+    out = Path(directory)
+    if out.resolve() in {p.resolve() for p in parts}:
+        raise UsageError(f"--out {directory} is one of the checkpoints being blended: it would be overwritten")
+    check_output_dir(out, "checkpoint folder")
+    configs = [read_config(p) for p in parts]
+    if any(c.blend for c in configs):
+        raise UsageError("a blend's parts must be checkpoints or ensembles, not blends")
+    total = float(sum(weights))
+    blend = [{"checkpoint": ".", "weight": weights[0] / total}] + [
+        {"checkpoint": os.path.relpath(p.resolve(), out.resolve()), "weight": w / total}
+        for p, w in zip(parts[1:], weights[1:])]
+    first = configs[0].provenance
+    provenance = {k: v for k, v in first.items() if k not in _RUN_ONLY}
+    provenance["blend_parts"] = [{"checkpoint": str(p), "members": c.members,
+                                  "text_encoder": c.text.encoder if c.text else None,
+                                  "dev_weighted_f1": c.provenance.get("dev_weighted_f1"),
+                                  "test_weighted_f1": c.provenance.get("test_weighted_f1")}
+                                 for p, c in zip(parts, configs)]
+    if notes:
+        provenance["notes"] = list(notes)
+    config = replace(configs[0], provenance=provenance, blend=blend)
+    blend_parts(out, config)  # the parts read the same inputs (and are found from out)
+    weights_file, state = _read_weights(parts[0])
+    return _write_checkpoint(out, config, state)
+
+
 def read_config(directory: str | Path) -> ModelConfig:
     """Read and validate a checkpoint's config.json (version, labels, modalities, dimensions)."""
     directory = Path(directory)
@@ -184,6 +232,14 @@ def read_config(directory: str | Path) -> ModelConfig:
     mods = data["modalities"]
     if not isinstance(mods, list) or not mods or any(m not in MODALITIES for m in mods):
         raise UsageError(f"{path}: modalities must be a non-empty subset of {list(MODALITIES)}, not {mods!r}")
+    blend = data.get("blend")
+    if blend is not None:
+        ok = isinstance(blend, list) and len(blend) >= 2 and all(
+            isinstance(b, dict) and isinstance(b.get("checkpoint"), str) and isinstance(b.get("weight"), (int, float))
+            and b["weight"] > 0 for b in blend)
+        if not ok or blend[0]["checkpoint"] != "." or abs(sum(b["weight"] for b in blend) - 1) > 1e-6:
+            raise UsageError(f"{path}: 'blend' must list this folder ('.') first, then other checkpoint folders, "
+                             f"each with a positive weight, the weights summing to 1")
     try:
         return ModelConfig.from_dict(data)
     except TypeError as exc:
@@ -191,11 +247,18 @@ def read_config(directory: str | Path) -> ModelConfig:
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
-                    load_encoders: bool = True) -> EmotionModel | EnsembleModel:
-    """Rebuild a model (or an ensemble) from a checkpoint directory; refuses a mismatched or truncated
-    model.safetensors."""
+                    load_encoders: bool = True) -> EmotionModel | EnsembleModel | BlendModel:
+    """Rebuild a model (an ensemble, or a blend of checkpoints) from a checkpoint directory; refuses a mismatched
+    or truncated model.safetensors."""
     directory = Path(directory)
     config = read_config(directory)
+    if config.blend:
+        return _load_blend(directory, config, device, load_encoders)
+    return _load_single(directory, config, device, load_encoders)
+
+
+def _load_single(directory: Path, config: ModelConfig, device: str | torch.device,
+                 load_encoders: bool) -> EmotionModel | EnsembleModel:
     weights, state = _read_weights(directory)
     if config.members == 1:
         return _build_model(config, state, weights, load_encoders).to(device).eval()
@@ -209,6 +272,36 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
         members.append(_build_model(replace(config, members=1), own, weights, load_encoders,
                                     members[0].encoders if members else None))
     return EnsembleModel(config, members).to(device).eval()
+
+
+def blend_parts(directory: str | Path, config: ModelConfig | None = None) -> list[tuple[Path, float]]:
+    """A blend's checkpoint folders (resolved; this one first) and weights; refuses parts that would not read the
+    same inputs (modalities, text context) or that are blends themselves."""
+    directory = Path(directory)
+    config = config or read_config(directory)
+    parts = [(directory if b["checkpoint"] == "." else (directory / b["checkpoint"]).resolve(), float(b["weight"]))
+             for b in config.blend]
+    for path, _ in parts[1:]:
+        if not (path / CONFIG_FILE).is_file():
+            raise UsageError(f"{directory} blends in {path}, which is not an emocli checkpoint (moved or deleted?)")
+        other = read_config(path)
+        if other.blend:
+            raise UsageError(f"{directory} blends in {path}, which is a blend itself")
+        inputs = [(c.modalities, c.text and (c.text.context, c.text.context_after, c.text.ascii_quotes))
+                  for c in (config, other)]
+        if inputs[0] != inputs[1]:
+            raise UsageError(f"{directory} and {path} read different inputs (modalities or text context): they "
+                             f"cannot be blended")
+    return parts
+
+
+def _load_blend(directory: Path, config: ModelConfig, device: str | torch.device, load_encoders: bool) -> BlendModel:
+    parts = blend_parts(directory, config)
+    own = _load_single(directory, replace(config, blend=None), device, load_encoders)
+    models = [own] + [load_checkpoint(path, device, load_encoders) for path, _ in parts[1:]]
+    model = BlendModel(config, models, [w for _, w in parts])
+    model.part_dirs = [path for path, _ in parts]
+    return model.to(device).eval()
 
 
 def _read_weights(directory: Path) -> tuple[Path, dict[str, torch.Tensor]]:
@@ -282,6 +375,11 @@ def model_card(config: ModelConfig) -> str:
                   for i, m in enumerate(members)]
         if prov.get("train_seconds"):
             lines.append(f"\nTraining took {prov['train_seconds'] / 60:.1f} min in all (torch {prov.get('torch')}).")
+    if config.blend:
+        lines += ["", "## Blend", "", "The probabilities of these checkpoints are averaged with fixed weights "
+                  "(chosen on dev); this folder's own weights are the first.", "",
+                  "| checkpoint | weight |", "|---|---|"]
+        lines += [f"| `{b['checkpoint']}` | {b['weight']:.3f} |" for b in config.blend]
     scores = [(s, prov[f"{s}_metrics"]) for s in ("dev", "test") if f"{s}_metrics" in prov]
     if scores:
         lines += ["", "## Scores (MELD, utterance-level, 7 classes)", "",
@@ -321,6 +419,8 @@ def describe(config: ModelConfig, directory: Path | None = None) -> dict:
         out["members"] = config.members
     for m in config.modalities:
         out[f"{m}_encoder"] = getattr(config, m).encoder
+    if config.blend:
+        out["blend"] = [dict(b) for b in config.blend]
     for key in ("name", "dev_weighted_f1", "test_weighted_f1"):
         if key in config.provenance:
             out[key] = config.provenance[key]

@@ -109,8 +109,9 @@ def annotate(
                                               "Default: the one in the subtitles' language, else the first."),
     keep_sound_cues: bool = typer.Option(False, "--keep-sound-cues", help="Label sound descriptions (\\[Music], "
                                          "(laughs)), songs and credits too, instead of writing them unlabelled."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or Hugging Face repo "
-                                        "id. Default: the installed model (weights/default or $EMOCLI_MODEL)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory, an installed "
+                                        "model's name (large: see `emocli models`) or a Hugging Face repo id. "
+                                        "Default: weights/default or $EMOCLI_MODEL."),
     formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, ass, html (a review page: "
                                 "the video with its emotions, to check and correct them), all, or a comma list."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where outputs go. Default: "
@@ -291,7 +292,8 @@ def transcribe(
 @app.command()
 @handle_errors
 def info(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint directory to describe."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint directory (or an installed "
+                                         "model's name) to describe."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show versions, the compute device, ffmpeg, and the model in use.
@@ -393,6 +395,7 @@ def models(
             continue
         score = lambda k: f"{m[k]:.3f}" if isinstance(m.get(k), (int, float)) else "-"  # noqa: E731
         members = f", ensemble of {m['members']}" if m.get("members", 1) > 1 else ""
+        members += f", blended with {', '.join(m['blend'])}" if m.get("blend") else ""
         typer.echo(f"{'*' if m['default'] else ' '} {m['path']}  [{'+'.join(m['modalities'])}{members}]  "
                    f"dev wF1 {score('dev_weighted_f1')}  test wF1 {score('test_weighted_f1')}  {m['size_mb']} MB")
 
@@ -418,6 +421,8 @@ def train(
                                           "directory from its last finished epoch, with its own recipe (the same "
                                           "result as a run that never stopped); --meld and --cache default to "
                                           "the run's own.", show_default=False),
+    finish: bool = typer.Option(False, "--finish", help="With --resume: train no further and write the best "
+                                "epoch so far as the checkpoint (the model card says where the run ended)."),
     modalities: str = typer.Option("text", "--modalities", help="Comma list of text, audio, video."),
     text_encoder: str = typer.Option("minilm", "--text-encoder", help="Hugging Face id, local folder, "
                                      "'minilm' (the bundled offline all-MiniLM-L6-v2) or 'mpnet' "
@@ -477,8 +482,10 @@ def train(
         cfg, where = resume_config(resume)
         _check_libraries()
         run(meld or where["meld"], resume, cfg, cache or where["cache"], str(resolve_device(device)),
-            progress=not quiet, log=_say, resume=True)
+            progress=not quiet, log=_say, resume=True, finish=finish)
         return
+    if finish:
+        raise UsageError("--finish ends an interrupted run: use it with --resume RUN")
     if meld is None or out is None:
         raise UsageError("train needs --meld and --out (or --resume RUN, to continue an interrupted run)")
     cfg = TrainConfig(modalities=_modalities(modalities), text_encoder=text_encoder, audio_encoder=audio_encoder,
@@ -493,7 +500,7 @@ def train(
 
 
 #: train's options that --resume leaves free: where things are and how to run, not what is trained
-_RESUME_KEEPS = {"ctx", "meld", "cache", "device", "quiet", "resume"}
+_RESUME_KEEPS = {"ctx", "meld", "cache", "device", "quiet", "resume", "finish"}
 
 
 @app.command()
@@ -522,7 +529,8 @@ def score(
 @app.command()
 @handle_errors
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="Checkpoint directory.", show_default=False),
+    run_dir: Path = typer.Argument(..., help="Checkpoint directory, or an installed model's name (large).",
+                                   show_default=False),
     meld: Path = typer.Option(..., "--meld", help="Folder with MELD's CSVs (and clip folders)."),
     split: str = typer.Option("dev", "--split", help="dev or test (select models on dev; report test once)."),
     ablations: bool = typer.Option(False, "--ablations", help="Also score every subset of the modalities."),
@@ -559,8 +567,8 @@ def evaluate(
     if record:
         from .checkpoint import record_scores
 
-        record_scores(run_dir, split, metrics)
-        _say(f"recorded {split} scores in {run_dir}/config.json and README.md")
+        record_scores(metrics["checkpoint"], split, metrics)
+        _say(f"recorded {split} scores in {metrics['checkpoint']}/config.json and README.md")
 
 
 @app.command()
@@ -582,6 +590,33 @@ def ensemble(
 
     directory = save_ensemble(runs, out, note)
     _say(f"written: {directory} (an ensemble of {len(runs)} models)")
+
+
+@app.command()
+@handle_errors
+def blend(
+    checkpoints: list[Path] = typer.Argument(..., help="Two or more checkpoint directories (e.g. of different "
+                                             "text encoders) that read the same inputs.", show_default=False),
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Comma-separated, one per checkpoint, e.g. "
+                                          "0.5,0.5 (normalised to sum to 1). Default: equal."),
+    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+) -> None:
+    """Average checkpoints of different encoders with fixed weights (choose them on dev). The first one's
+    weights are copied into --out; the others stay where they are and are referred to by relative path.
+
+    Example:
+
+      emocli blend runs/mpnet weights/default --weights 0.5,0.5 --out weights/large
+    """
+    from .checkpoint import save_blend
+
+    try:
+        values = [float(w) for w in weights.split(",")] if weights else [1.0] * len(checkpoints)
+    except ValueError:
+        raise EmocliError(f"--weights must be numbers separated by commas, not {weights!r}", EXIT_USAGE) from None
+    directory = save_blend(checkpoints, values, out, note)
+    _say(f"written: {directory} (a blend of {len(checkpoints)} checkpoints)")
 
 
 def main() -> None:

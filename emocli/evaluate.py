@@ -14,11 +14,11 @@ import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from . import LABELS
-from .checkpoint import WEIGHTS_FILE, load_checkpoint
+from .checkpoint import WEIGHTS_FILE, load_checkpoint, resolve_model
 from .errors import UsageError
 from .features import compute_features, default_cache_dir, file_sha256
 from .meld import has_clips, load_split
-from .model import EmotionModel, EnsembleModel, head_logits
+from .model import BlendModel, EmotionModel, EnsembleModel, head_logits
 from .writers import atomic_write, check_output_dir, save_figure
 
 
@@ -127,12 +127,21 @@ def ablation_markdown(rows: list[dict], split: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def split_predictor(model: EmotionModel | EnsembleModel, run_dir: Path, meld_dir: Path, split: str,
+def split_predictor(model: EmotionModel | EnsembleModel | BlendModel, run_dir: Path, meld_dir: Path, split: str,
                     cache: Path | None, vad: str = "silero", progress: bool = True,
                     log: Callable[[str], None] = print, precision: str = "fp32"
                     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, np.ndarray]:
     """Encode a split once (per ensemble member) and return `predict(present mask) -> probabilities [N, 7]`
-    (the members' mean), the split's present mask and its labels. int8 quantises the text encoders first."""
+    (the members' mean; a blend's parts' weighted mean), the split's present mask and its labels. int8 quantises
+    the text encoders first."""
+    if isinstance(model, BlendModel):
+        parts = [split_predictor(part, path, meld_dir, split, cache, vad, progress, log, precision)
+                 for part, path in zip(model.parts, model.part_dirs)]
+
+        def blended(mask: torch.Tensor) -> torch.Tensor:
+            return sum(w * predict(mask) for w, (predict, _, _) in zip(model.weights, parts))
+
+        return blended, parts[0][1], parts[0][2]
     if precision == "int8":
         from .int8 import quantize_text_encoders
 
@@ -162,7 +171,7 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
 
     `precision`: the encoders' arithmetic (fp32, the reference; bf16, fp16 or int8 to measure what annotate's
     faster modes cost). The fusion head always runs in float32, as in annotate."""
-    run_dir, meld_dir = Path(run_dir), Path(meld_dir)
+    run_dir, meld_dir = resolve_model(run_dir), Path(meld_dir)  # a folder, or an installed name (large)
     if not meld_dir.is_dir():
         raise UsageError(f"MELD folder not found: {meld_dir}")
     out = Path(output_dir) if output_dir else run_dir / f"eval-{split}"
@@ -171,7 +180,8 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
     check_output_dir(out)  # before scoring, not after it
     check_output_dir(cache, "cache folder")
     predict, present, labels = split_predictor(model, run_dir, meld_dir, split, cache, vad, progress, log, precision)
-    members = len(model.members) if isinstance(model, EnsembleModel) else 1
+    parts = model.parts if isinstance(model, BlendModel) else [model]
+    members = sum(len(m.members) if isinstance(m, EnsembleModel) else 1 for m in parts)
     preds = predict(present).argmax(1).numpy()
     metrics = compute_metrics(labels, preds)
     metrics.update({"split": split, "checkpoint": str(run_dir), "modalities": model.config.modalities,

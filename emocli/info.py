@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from . import __version__
-from .checkpoint import default_model_dir, describe, read_config
+from .checkpoint import default_model_dir, describe, read_config, resolve_model
 from .environment import broken_libraries, installed_version
 from .errors import EmocliError
 from .media import ffmpeg_exe, ffprobe_exe
@@ -45,6 +45,8 @@ def collect_info(model_dir: str | Path | None = None) -> dict:
         out["model"] = "none installed (pass --model DIR)"
     else:
         try:
+            if model_dir and not directory.exists():
+                directory = resolve_model(model_dir)  # an installed model's name (large)
             config = read_config(directory)
             out["model"] = describe(config, directory)
             out["modalities"] = {m: (out["device"] if m in config.modalities else "not used")

@@ -95,11 +95,16 @@ def quantize_text_encoders(model: torch.nn.Module, log: Callable[[str], None] | 
     require_cpu(next(model.parameters()).device)
     require_onnxruntime()
     root = Path(cache_dir) if cache_dir else cache_root()
+    from .model import EnsembleModel
+
     encoders = list({id(m): m for m in model.modules() if isinstance(m, TextEncoder)}.values())
-    # an ensemble's members run their encoders at once (EnsembleModel.predict): the cores are split between them
-    threads = max(1, torch.get_num_threads() // (len(encoders) if split_threads else 1))
+    # an ensemble's members run their encoders at once (EnsembleModel.predict): the cores are split between them;
+    # a blend's parts run one after another, so a part that is not an ensemble has all the cores
+    at_once = {id(e): len(ens.members) for ens in model.modules() if isinstance(ens, EnsembleModel)
+               for e in ens.modules() if isinstance(e, TextEncoder)}
     paths = []
     for enc in encoders:
+        threads = max(1, torch.get_num_threads() // (at_once.get(id(enc), 1) if split_threads else 1))
         if enc.onnx is not None:  # already quantised (e.g. at load, so that its cost counts as loading)
             paths.append(enc.onnx.path)
             continue

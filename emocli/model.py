@@ -69,6 +69,9 @@ class ModelConfig:
     format_version: int = FORMAT_VERSION
     provenance: dict = field(default_factory=dict)
     members: int = 1  # >1: an ensemble of that many models of this config, their probabilities averaged
+    #: a blend: [{"checkpoint": ".", "weight": w}, {"checkpoint": "../default", "weight": 1 - w}], checkpoint folders
+    #: relative to this one ("." = this folder's own weights) whose probabilities are averaged with these weights
+    blend: list | None = None
 
     def __post_init__(self) -> None:
         self.modalities = [m for m in MODALITIES if m in self.modalities]
@@ -87,13 +90,15 @@ class ModelConfig:
         for m in MODALITIES:
             if m not in self.modalities:
                 out.pop(m)
+        if self.blend is None:
+            out.pop("blend")
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         kinds = {"text": TextConfig, "audio": AudioConfig, "video": VideoConfig}
         kwargs = {k: v for k, v in data.items()
-                  if k in ("modalities", "labels", "format_version", "provenance", "members")}
+                  if k in ("modalities", "labels", "format_version", "provenance", "members", "blend")}
         for m, kind in kinds.items():
             if data.get(m) is not None:
                 kwargs[m] = kind(**data[m])
@@ -335,6 +340,33 @@ class EnsembleModel(nn.Module):
         present = self.members[0].text_present(inputs)
         return [{"text": (e.pool(h, tokens["attention_mask"], e.segments(tokens)), present)}
                 for e, h in zip(encoders, hidden)]
+
+
+class BlendModel(nn.Module):
+    """Checkpoints of different text encoders (e.g. mpnet and the MiniLM pair) whose probabilities are averaged
+    with fixed weights (chosen on dev). The parts share the inputs: the same modalities and text context."""
+
+    def __init__(self, config: ModelConfig, parts: list[nn.Module], weights: list[float]) -> None:
+        super().__init__()
+        self.config = config
+        self.parts = nn.ModuleList(parts)
+        self.weights = [float(w) for w in weights]
+
+    @property
+    def device(self) -> torch.device:
+        return self.parts[0].device
+
+    @torch.inference_mode()
+    def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
+                ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """The parts' weighted mean probabilities and attention weights, and the present mask."""
+        probs, attention, present = 0.0, {}, None
+        for part, weight in zip(self.parts, self.weights):
+            p, att, present = part.predict(inputs, amp_dtype)
+            probs = probs + weight * p
+            for k, v in att.items():
+                attention[k] = attention.get(k, 0.0) + weight * v
+        return np.asarray(probs, dtype=np.float32), attention, present
 
 
 def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encoder: str = AudioConfig.encoder,

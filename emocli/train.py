@@ -251,12 +251,15 @@ def distributed_setup(device: str) -> tuple[int, int, str]:
 
 def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir: str | Path | None = None,
           device: str = "cpu", progress: bool = True, log: Callable[[str], None] = print,
-          resume: bool = False) -> dict:
+          resume: bool = False, finish: bool = False) -> dict:
     """Train on MELD train, select on MELD dev, write the best checkpoint to out_dir; returns its dev metrics.
 
     After every epoch the whole training state goes to out_dir/resume.pt; `resume=True` continues from the last
-    finished epoch there (same recipe required), with the same result as a run that never stopped."""
+    finished epoch there (same recipe required), with the same result as a run that never stopped. `finish=True`
+    (with resume) trains no further: the best epoch so far is written, and the model card says where it stopped."""
     started = time.time()
+    if finish and not resume:
+        raise UsageError("--finish ends an interrupted run: use it with --resume RUN")
     saved = resume_state(out_dir) if resume else None
     if saved is not None and saved["recipe"] != asdict(cfg):
         changed = sorted(k for k, v in asdict(cfg).items() if saved["recipe"].get(k) != v)
@@ -361,6 +364,11 @@ def train(meld_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, cache_dir
         started -= saved["seconds"]
         log(f"resuming {out_dir} after epoch {saved['epoch']} of {cfg.epochs} (best dev weighted F1 so far "
             f"{best['weighted_f1']:.4f}, epoch {best['epoch']})")
+        if finish and not stopped:
+            first = cfg.epochs + 1  # no more epochs
+            config.provenance["notes"] = [f"Training was ended after epoch {saved['epoch']} of {cfg.epochs} "
+                                          f"(train --resume --finish); the best of those epochs is kept."]
+            log(f"--finish: writing the best epoch so far ({best['epoch']}) without training further")
     elif rank == 0 and (out_dir / RESUME_FILE).is_file():
         log(f"{out_dir} holds an interrupted run: starting afresh over it (--resume {out_dir} continues it)")
     for epoch in range(first, cfg.epochs + 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,125 @@ def test_ensembles_of_different_configs_are_refused(tmp_path, encoders):
     edit_config(pair, members=3)
     with pytest.raises(UsageError, match="no weights for member 2 of 3"):
         load_checkpoint(pair)
+
+
+@pytest.fixture(scope="module")
+def other_text_encoder(tmp_path_factory) -> str:
+    """A second tiny text encoder (other random weights), standing in for a different encoder such as mpnet."""
+    from emocli.synth import make_encoders
+
+    return make_encoders(tmp_path_factory.mktemp("other-encoders"), "tiny", seed=1)["text"]
+
+
+def text_checkpoint(directory, text_encoder, seed, context=2):
+    from emocli.checkpoint import save_checkpoint
+    from emocli.model import EmotionModel, FusionConfig, make_config
+
+    config = make_config(["text"], text_encoder, context=context, context_after=1,
+                         fusion=FusionConfig(hidden=16, heads=2, lstm_hidden=8, frame_heads=2))
+    torch.manual_seed(seed)
+    return save_checkpoint(EmotionModel(config), directory)
+
+
+@pytest.fixture
+def shipped(tmp_path, encoders, other_text_encoder):
+    """weights/: a MiniLM-like pair (ensemble) and a `large` blend of another encoder's checkpoint with it."""
+    from emocli.checkpoint import save_blend, save_ensemble
+
+    weights = tmp_path / "weights"
+    pair = save_ensemble([text_checkpoint(tmp_path / f"seed{s}", encoders["text"], s) for s in (0, 1)],
+                         weights / "default")
+    big = text_checkpoint(tmp_path / "big", other_text_encoder, 5)
+    large = save_blend([big, pair], [3, 2], weights / "large", notes=["weights chosen on dev"])
+    return weights, big, pair, large
+
+
+INPUTS = [UtteranceInput("Oh my God!", "Ross: hi"), UtteranceInput("Fine.", "Oh my God! Fine."),
+          UtteranceInput("Get out!")]
+
+
+def test_a_blend_averages_its_parts_with_its_weights(shipped):
+    from emocli.model import BlendModel
+
+    weights, big, pair, large = shipped
+    config = read_config(large)
+    assert config.blend == [{"checkpoint": ".", "weight": 0.6}, {"checkpoint": "../default", "weight": 0.4}]
+    assert (large / "model.safetensors").read_bytes() == (big / "model.safetensors").read_bytes()
+    model = load_checkpoint(large)
+    assert isinstance(model, BlendModel) and [p.resolve() for p in model.part_dirs] == [large.resolve(),
+                                                                                           pair.resolve()]
+    parts = [load_checkpoint(d).predict(INPUTS)[0] for d in (big, pair)]
+    assert not np.allclose(parts[0], parts[1], atol=1e-3)
+    probs, attention, present = model.predict(INPUTS)
+    assert np.allclose(probs, 0.6 * parts[0] + 0.4 * parts[1], atol=1e-5)
+    assert np.allclose(probs.sum(1), 1, atol=1e-5) and present.all()
+    card = (large / "README.md").read_text()
+    assert "## Blend" in card and "`../default` | 0.400" in card and "weights chosen on dev" in card
+    # the folder of shipped models moves as a whole: the relative reference still holds
+    moved = shutil.move(str(weights), str(weights.parent / "elsewhere"))
+    assert np.allclose(load_checkpoint(f"{moved}/large").predict(INPUTS)[0], probs, atol=1e-6)
+    shutil.rmtree(f"{moved}/default")
+    with pytest.raises(UsageError, match="blends in .*default, which is not an emocli checkpoint"):
+        load_checkpoint(f"{moved}/large")
+
+
+def test_evaluate_scores_a_blend_as_the_weighted_mean_of_its_parts(shipped, tmp_path):
+    import pandas as pd
+
+    from emocli import LABELS
+    from emocli.evaluate import split_predictor
+
+    rows = [{"Sr No.": i + 1, "Utterance": f"line {i} {LABELS[i % 7]}", "Speaker": "Ross" if i % 2 else "Monica",
+             "Emotion": LABELS[i % 7], "Sentiment": "neutral", "Dialogue_ID": i // 4, "Utterance_ID": i % 4,
+             "Season": 1, "Episode": 1, "StartTime": "00:00:01,000", "EndTime": "00:00:02,000"} for i in range(10)]
+    pd.DataFrame(rows).to_csv(tmp_path / "dev_sent_emo.csv", index=False)
+    _, big, pair, large = shipped
+    got = {}
+    for d in (big, pair, large):
+        predict, present, labels = split_predictor(load_checkpoint(d), d, tmp_path, "dev", tmp_path / "cache",
+                                                   progress=False, log=lambda _: None)
+        got[d.name] = predict(present).numpy()
+    assert labels.tolist() == [i % 7 for i in range(10)]
+    assert np.allclose(got["large"], 0.6 * got["big"] + 0.4 * got["default"], atol=1e-5)
+
+
+def test_blends_that_cannot_work_are_refused(shipped, tmp_path, encoders, other_text_encoder):
+    from emocli.checkpoint import save_blend
+
+    _, big, pair, large = shipped
+    other_context = text_checkpoint(tmp_path / "ctx0", other_text_encoder, 1, context=0)
+    with pytest.raises(UsageError, match="read different inputs"):
+        save_blend([other_context, pair], [1, 1], tmp_path / "b1")
+    with pytest.raises(UsageError, match="not blends"):
+        save_blend([large, pair], [1, 1], tmp_path / "b2")
+    with pytest.raises(UsageError, match="one positive weight for each"):
+        save_blend([big, pair], [1], tmp_path / "b3")
+    with pytest.raises(UsageError, match="would be overwritten"):
+        save_blend([big, pair], [1, 1], pair)
+    edit_config(large, blend=[{"checkpoint": ".", "weight": 0.7}, {"checkpoint": "../default", "weight": 0.7}])
+    with pytest.raises(UsageError, match="summing to 1"):
+        load_checkpoint(large)
+
+
+def test_an_installed_model_is_named_on_the_command_line(shipped, tmp_path, monkeypatch):
+    from emocli import checkpoint
+    from emocli.cli import app
+    from typer.testing import CliRunner
+
+    weights, *_ = shipped
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", weights)
+    monkeypatch.chdir(tmp_path)
+    assert checkpoint.installed_names() == ["default", "large"]
+    assert checkpoint.resolve_model("large") == weights / "large"
+    with pytest.raises(UsageError, match=r"'huge' is neither a folder nor an installed model \(installed: "
+                                         r"default, large"):
+        checkpoint.resolve_model("huge")
+    (tmp_path / "large").mkdir()  # a folder of that name where the user is wins over the installed model
+    assert checkpoint.resolve_model("large") == Path("large")
+    (tmp_path / "large").rmdir()
+    listed = CliRunner().invoke(app, ["models", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {Path(r["path"]).name: r for r in json.loads(listed.output)}
+    assert set(rows) == {"default", "large"} and rows["large"]["members"] == 1
+    info = CliRunner().invoke(app, ["info", "--model", "large", "--json"])
+    assert info.exit_code == 0 and json.loads(info.output)["model"]["blend"][1]["checkpoint"] == "../default"

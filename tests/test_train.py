@@ -228,5 +228,42 @@ def test_a_run_stopped_after_epoch_1_and_resumed_gives_the_same_checkpoint(tmp_p
 
     done = invoke("train", "--resume", run)
     assert done.exit_code == 2 and "finished run" in done.output
+    assert invoke("train", "--meld", MELD_DIR, "--out", tmp_path / "y", "--finish").exit_code == 2
     missing = invoke("train", "--out", tmp_path / "x")
     assert missing.exit_code == 2 and "--meld and --out" in missing.output
+
+
+@needs_meld
+def test_finish_writes_the_best_epoch_so_far_of_an_interrupted_run(tmp_path, encoders, monkeypatch):
+    """train --resume RUN --finish: no more epochs; the checkpoint is the best saved epoch's state, and its card
+    says where the run ended."""
+    import emocli.train as training
+
+    real, calls = training.compute_metrics, {"n": 0}
+
+    def interrupted_in_epoch_3(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(training, "compute_metrics", interrupted_in_epoch_3)
+    run = tmp_path / "cut"
+    result = invoke("train", "--meld", MELD_DIR, "--out", run, "--text-encoder", encoders["text"], "--context", "1",
+                    "--finetune-layers", "1", "--epochs", "4", "--limit-dialogues", "6", "--seed", "3",
+                    "--cache", tmp_path / "cache", "--device", "cpu", "-q")
+    assert result.exit_code == 130
+    monkeypatch.setattr(training, "compute_metrics", real)
+    saved = torch.load(run / training.RESUME_FILE, weights_only=False)
+    assert saved["epoch"] == 2
+    result = invoke("train", "--resume", run, "--finish", "--device", "cpu", "-q")
+    assert result.exit_code == 0, result.output
+    assert "after epoch 2 of 4" in result.output and not (run / training.RESUME_FILE).exists()
+    written = load_file(str(run / "model.safetensors"))
+    assert written.keys() == saved["best_state"].keys()
+    assert all(torch.equal(written[k], v.half() if k.startswith("text_encoder.") else v)
+               for k, v in saved["best_state"].items())
+    provenance = json.loads((run / "config.json").read_text())["provenance"]
+    assert [h["epoch"] for h in provenance["history"]] == [1, 2]
+    assert provenance["dev_metrics"]["epoch"] == saved["best"]["epoch"]
+    assert "ended after epoch 2 of 4" in (run / "README.md").read_text()
