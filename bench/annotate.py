@@ -203,7 +203,7 @@ def main() -> None:
     ap.add_argument("--cues", type=int, default=200)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--fps", type=int, default=25)
-    ap.add_argument("--model", default="tiny", help="tiny, base, default, or a checkpoint directory")
+    ap.add_argument("--model", default="tiny", help="tiny, base, default, large (an installed model), or a checkpoint directory")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--vad", default="silero")
