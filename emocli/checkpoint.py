@@ -13,8 +13,8 @@ from safetensors.torch import load_file, save_file
 
 from . import LABELS, MODALITIES
 from .errors import UsageError
-from .packaged import MPNET_ALIASES
 from .model import FORMAT_VERSION, BlendModel, EmotionModel, EnsembleModel, ModelConfig
+from .packaged import MPNET_ALIASES
 from .writers import _FILE_MODE, atomic_write, check_output_dir
 
 CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
@@ -207,7 +207,7 @@ def save_blend(checkpoints: list[str | Path], weights: list[float], directory: s
         provenance["notes"] = list(notes)
     config = replace(configs[0], provenance=provenance, blend=blend)
     blend_parts(out, config)  # the parts read the same inputs (and are found from out)
-    weights_file, state = _read_weights(parts[0])
+    _, state = _read_weights(parts[0])
     return _write_checkpoint(out, config, state)
 
 
@@ -401,6 +401,7 @@ def model_card(config: ModelConfig) -> str:
             lines += [f"| {s} | " + " | ".join(f"{f[k]:.3f}" if k in f else "-" for k in config.labels) + " |"
                       for s, f in per_class]
         lines += ["", "Dev chose the model (best epoch" + (", and the members" if members else "") +
+                  (", and the blend's parts and weights" if config.blend else "") +
                   "); test was evaluated once, afterwards, with "
                   "`emocli evaluate MODEL --meld MELD --split test --record`."]
     lines += ["", "## Limits", "",
