@@ -185,6 +185,19 @@ def test_media_modalities_without_clips_are_refused(tmp_path, encoders):
 
 
 @needs_meld
+def interrupted_in_epoch(epoch: int, real):
+    """compute_metrics that raises KeyboardInterrupt (Ctrl-C) in epoch `epoch`'s dev evaluation."""
+    calls = {"n": 0}
+
+    def metrics(*args):
+        calls["n"] += 1
+        if calls["n"] == epoch:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    return metrics
+
+
 def test_a_run_stopped_after_epoch_1_and_resumed_gives_the_same_checkpoint(tmp_path, encoders, monkeypatch):
     """train --resume: a run interrupted in epoch 2 (Ctrl-C in its dev evaluation) continues from epoch 1's saved
     state and ends with the same weights and history as the same run uninterrupted (same seed, CPU), fine-tuned
@@ -197,16 +210,8 @@ def test_a_run_stopped_after_epoch_1_and_resumed_gives_the_same_checkpoint(tmp_p
     result = invoke("train", "--meld", MELD_DIR, "--out", tmp_path / "whole", *recipe)
     assert result.exit_code == 0, result.output
 
-    calls = {"n": 0}
     real = training.compute_metrics
-
-    def interrupted_in_epoch_2(*args):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(training, "compute_metrics", interrupted_in_epoch_2)
+    monkeypatch.setattr(training, "compute_metrics", interrupted_in_epoch(2, real))
     run = tmp_path / "stopped"
     result = invoke("train", "--meld", MELD_DIR, "--out", run, *recipe)
     assert result.exit_code == 130 and f"--resume {run}" in result.output
@@ -239,15 +244,8 @@ def test_finish_writes_the_best_epoch_so_far_of_an_interrupted_run(tmp_path, enc
     says where the run ended."""
     import emocli.train as training
 
-    real, calls = training.compute_metrics, {"n": 0}
-
-    def interrupted_in_epoch_3(*args):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(training, "compute_metrics", interrupted_in_epoch_3)
+    real = training.compute_metrics
+    monkeypatch.setattr(training, "compute_metrics", interrupted_in_epoch(3, real))
     run = tmp_path / "cut"
     result = invoke("train", "--meld", MELD_DIR, "--out", run, "--text-encoder", encoders["text"], "--context", "1",
                     "--finetune-layers", "1", "--epochs", "4", "--limit-dialogues", "6", "--seed", "3",
