@@ -184,7 +184,6 @@ def test_media_modalities_without_clips_are_refused(tmp_path, encoders):
     assert result.exit_code == 2 and "MELD.Raw clip folders" in result.output
 
 
-@needs_meld
 def interrupted_in_epoch(epoch: int, real):
     """compute_metrics that raises KeyboardInterrupt (Ctrl-C) in epoch `epoch`'s dev evaluation."""
     calls = {"n": 0}
@@ -198,6 +197,7 @@ def interrupted_in_epoch(epoch: int, real):
     return metrics
 
 
+@needs_meld
 def test_a_run_stopped_after_epoch_1_and_resumed_gives_the_same_checkpoint(tmp_path, encoders, monkeypatch):
     """train --resume: a run interrupted in epoch 2 (Ctrl-C in its dev evaluation) continues from epoch 1's saved
     state and ends with the same weights and history as the same run uninterrupted (same seed, CPU), fine-tuned
