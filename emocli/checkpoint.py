@@ -15,6 +15,7 @@ from . import LABELS, MODALITIES
 from .errors import UsageError
 from .model import FORMAT_VERSION, BlendModel, EmotionModel, EnsembleModel, ModelConfig
 from .packaged import MPNET_ALIASES
+from .prior import check_class_bias, class_bias
 from .writers import _FILE_MODE, atomic_write, check_output_dir
 
 CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "README.md"
@@ -177,10 +178,13 @@ def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list
 
 
 def save_blend(checkpoints: list[str | Path], weights: list[float], directory: str | Path,
-               notes: list[str] | None = None) -> Path:
+               notes: list[str] | None = None, prior_shift: dict | None = None) -> Path:
     """A blend of checkpoints with different text encoders: the first one's weights are copied into `directory`,
     the others are referred to by their path relative to it (they stay where they are, e.g. weights/default), and
-    the probabilities are averaged with `weights` (normalised to sum to 1)."""
+    the probabilities are averaged with `weights` (normalised to sum to 1).
+
+    `prior_shift`: {"alpha": a, "train_counts": [one per label]} shifts the averaged probabilities towards the
+    training frequencies (emocli/prior.py); the offsets go into config.json as `class_bias`."""
     parts = [Path(c) for c in checkpoints]
     if len(parts) < 2 or len(weights) != len(parts) or any(w <= 0 for w in weights):
         raise UsageError("a blend needs two or more checkpoints and one positive weight for each")
@@ -205,7 +209,12 @@ def save_blend(checkpoints: list[str | Path], weights: list[float], directory: s
                                  for p, c in zip(parts, configs)]
     if notes:
         provenance["notes"] = list(notes)
-    config = replace(configs[0], provenance=provenance, blend=blend)
+    bias = None
+    if prior_shift:
+        bias = class_bias(prior_shift["train_counts"], float(prior_shift["alpha"]))
+        provenance["prior_shift"] = {"alpha": float(prior_shift["alpha"]),
+                                     "train_counts": dict(zip(LABELS, prior_shift["train_counts"]))}
+    config = replace(configs[0], provenance=provenance, blend=blend, class_bias=bias)
     blend_parts(out, config)  # the parts read the same inputs (and are found from out)
     _, state = _read_weights(parts[0])
     return _write_checkpoint(out, config, state)
@@ -242,6 +251,10 @@ def read_config(directory: str | Path) -> ModelConfig:
         if not ok or blend[0]["checkpoint"] != "." or abs(sum(b["weight"] for b in blend) - 1) > 1e-6:
             raise UsageError(f"{path}: 'blend' must list this folder ('.') first, then other checkpoint folders, "
                              f"each with a positive weight, the weights summing to 1")
+    if "class_bias" in data:
+        if blend is None:
+            raise UsageError(f"{path}: 'class_bias' (a prior shift) is read only in a blend's config")
+        check_class_bias(data["class_bias"], str(path))
     try:
         return ModelConfig.from_dict(data)
     except TypeError as exc:
@@ -299,7 +312,7 @@ def blend_parts(directory: str | Path, config: ModelConfig | None = None) -> lis
 
 def _load_blend(directory: Path, config: ModelConfig, device: str | torch.device, load_encoders: bool) -> BlendModel:
     parts = blend_parts(directory, config)
-    own = _load_single(directory, replace(config, blend=None), device, load_encoders)
+    own = _load_single(directory, replace(config, blend=None, class_bias=None), device, load_encoders)
     models = [own] + [load_checkpoint(path, device, load_encoders) for path, _ in parts[1:]]
     model = BlendModel(config, models, [w for _, w in parts])
     model.part_dirs = [path for path, _ in parts]
@@ -388,6 +401,14 @@ def model_card(config: ModelConfig) -> str:
         lines += [f"| `{b['checkpoint']}` | {b['weight']:.3f} | {i.get('text_encoder', '-')} | {i.get('members', '-')} "
                   f"| {i.get('dev_weighted_f1', '-')} | {i.get('test_weighted_f1', '-')} |"
                   for b, i in zip(config.blend, info)]
+        shift = prov.get("prior_shift")
+        if config.class_bias and shift:
+            lines += ["", f"Prior shift: alpha {shift['alpha']:g} x the log of each emotion's share of the "
+                      "training labels is added to the averaged log-probabilities, which are then renormalised "
+                      "(`class_bias` in config.json: " + ", ".join(f"{k} {b:+.3f}" for k, b in
+                                                                  zip(config.labels, config.class_bias)) +
+                      "). It moves part of the way back from the square-root class weights of training, which "
+                      "favour rare emotions; alpha was chosen on dev (cross-fitted, training/blend.py)."]
     scores = [(s, prov[f"{s}_metrics"]) for s in ("dev", "test") if f"{s}_metrics" in prov]
     if scores:
         lines += ["", "## Scores (MELD, utterance-level, 7 classes)", "",
@@ -436,6 +457,8 @@ def describe(config: ModelConfig, directory: Path | None = None) -> dict:
         out[f"{m}_encoder"] = getattr(config, m).encoder
     if config.blend:
         out["blend"] = [dict(b) for b in config.blend]
+    if config.class_bias:
+        out["class_bias"] = list(config.class_bias)
     for key in ("name", "dev_weighted_f1", "test_weighted_f1"):
         if key in config.provenance:
             out[key] = config.provenance[key]

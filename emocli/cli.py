@@ -601,6 +601,11 @@ def blend(
     weights: Optional[str] = typer.Option(None, "--weights", help="Comma-separated, one per checkpoint, e.g. "
                                           "0.5,0.5 (normalised to sum to 1). Default: equal."),
     note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+    prior_shift: float = typer.Option(0.0, "--prior-shift", min=0.0, help="Add ALPHA x log(each emotion's share "
+                                      "of MELD train's labels) to the averaged log-probabilities (choose it on dev: "
+                                      "training/blend.py --prior-shift). Needs --meld."),
+    meld: Optional[Path] = typer.Option(None, "--meld", help="MELD folder whose train split gives the class "
+                                        "frequencies for --prior-shift."),
 ) -> None:
     """Average checkpoints of different encoders with fixed weights (choose them on dev). The first one's
     weights are copied into --out; the others stay where they are and are referred to by relative path.
@@ -610,12 +615,18 @@ def blend(
       emocli blend runs/mpnet weights/default --weights 0.5,0.5 --out weights/large
     """
     from .checkpoint import save_blend
+    from .prior import train_class_counts
 
     try:
         values = [float(w) for w in weights.split(",")] if weights else [1.0] * len(checkpoints)
     except ValueError:
         raise EmocliError(f"--weights must be numbers separated by commas, not {weights!r}", EXIT_USAGE) from None
-    directory = save_blend(checkpoints, values, out, note)
+    shift = None
+    if prior_shift:
+        if meld is None:
+            raise EmocliError("--prior-shift needs --meld (the train split's class frequencies)", EXIT_USAGE)
+        shift = {"alpha": prior_shift, "train_counts": train_class_counts(meld)}
+    directory = save_blend(checkpoints, values, out, note, shift)
     _say(f"written: {directory} (a blend of {len(checkpoints)} checkpoints)")
 
 

@@ -19,6 +19,7 @@ from .errors import UsageError
 from .features import compute_features, default_cache_dir, file_sha256
 from .meld import has_clips, load_split
 from .model import BlendModel, EmotionModel, EnsembleModel, head_logits
+from .prior import apply_class_bias
 from .writers import atomic_write, check_output_dir, save_figure
 
 
@@ -132,14 +133,15 @@ def split_predictor(model: EmotionModel | EnsembleModel | BlendModel, run_dir: P
                     log: Callable[[str], None] = print, precision: str = "fp32"
                     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, np.ndarray]:
     """Encode a split once (per ensemble member) and return `predict(present mask) -> probabilities [N, 7]`
-    (the members' mean; a blend's parts' weighted mean), the split's present mask and its labels. int8 quantises
-    the text encoders first."""
+    (the members' mean; a blend's parts' weighted mean, prior-shifted), the split's present mask and its labels.
+    int8 quantises the text encoders first."""
     if isinstance(model, BlendModel):
         parts = [split_predictor(part, path, meld_dir, split, cache, vad, progress, log, precision)
                  for part, path in zip(model.parts, model.part_dirs)]
 
         def blended(mask: torch.Tensor) -> torch.Tensor:
-            return sum(w * predict(mask) for w, (predict, _, _) in zip(model.weights, parts))
+            probs = sum(w * predict(mask) for w, (predict, _, _) in zip(model.weights, parts))
+            return apply_class_bias(probs, model.config.class_bias)
 
         return blended, parts[0][1], parts[0][2]
     if precision == "int8":

@@ -10,6 +10,7 @@ from torch import nn
 
 from . import LABELS, MODALITIES
 from .encoders import AudioEncoder, TextEncoder, VideoEncoder
+from .prior import apply_class_bias
 
 FORMAT_VERSION = 1
 
@@ -72,6 +73,8 @@ class ModelConfig:
     #: a blend: [{"checkpoint": ".", "weight": w}, {"checkpoint": "../default", "weight": 1 - w}], checkpoint folders
     #: relative to this one ("." = this folder's own weights) whose probabilities are averaged with these weights
     blend: list | None = None
+    #: a blend's prior shift: one log-probability offset per label, added after averaging (emocli/prior.py)
+    class_bias: list | None = None
 
     def __post_init__(self) -> None:
         self.modalities = [m for m in MODALITIES if m in self.modalities]
@@ -90,15 +93,17 @@ class ModelConfig:
         for m in MODALITIES:
             if m not in self.modalities:
                 out.pop(m)
-        if self.blend is None:
-            out.pop("blend")
+        for key in ("blend", "class_bias"):
+            if out[key] is None:
+                out.pop(key)
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         kinds = {"text": TextConfig, "audio": AudioConfig, "video": VideoConfig}
         kwargs = {k: v for k, v in data.items()
-                  if k in ("modalities", "labels", "format_version", "provenance", "members", "blend")}
+                  if k in ("modalities", "labels", "format_version", "provenance", "members", "blend",
+                           "class_bias")}
         for m, kind in kinds.items():
             if data.get(m) is not None:
                 kwargs[m] = kind(**data[m])
@@ -344,7 +349,8 @@ class EnsembleModel(nn.Module):
 
 class BlendModel(nn.Module):
     """Checkpoints of different text encoders (e.g. mpnet and the MiniLM pair) whose probabilities are averaged
-    with fixed weights (chosen on dev). The parts share the inputs: the same modalities and text context."""
+    with fixed weights (chosen on dev), then shifted by the config's class_bias if it has one (emocli/prior.py).
+    The parts share the inputs: the same modalities and text context."""
 
     def __init__(self, config: ModelConfig, parts: list[nn.Module], weights: list[float]) -> None:
         super().__init__()
@@ -359,14 +365,14 @@ class BlendModel(nn.Module):
     @torch.inference_mode()
     def predict(self, inputs: list[UtteranceInput], amp_dtype: torch.dtype | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """The parts' weighted mean probabilities and attention weights, and the present mask."""
+        """The parts' weighted mean probabilities (prior-shifted) and attention weights, and the present mask."""
         probs, attention, present = 0.0, {}, None
         for part, weight in zip(self.parts, self.weights):
             p, att, present = part.predict(inputs, amp_dtype)
             probs = probs + weight * p
             for k, v in att.items():
                 attention[k] = attention.get(k, 0.0) + weight * v
-        return np.asarray(probs, dtype=np.float32), attention, present
+        return apply_class_bias(np.asarray(probs, dtype=np.float32), self.config.class_bias), attention, present
 
 
 def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encoder: str = AudioConfig.encoder,

@@ -197,16 +197,23 @@ def test_a_blend_averages_its_parts_with_its_weights(shipped):
         load_checkpoint(f"{moved}/large")
 
 
-def test_evaluate_scores_a_blend_as_the_weighted_mean_of_its_parts(shipped, tmp_path):
+def write_meld_split(folder: Path, split: str, labels: list[int]) -> None:
+    """A MELD-shaped CSV whose utterance i has label labels[i] (4 utterances per dialogue)."""
     import pandas as pd
 
     from emocli import LABELS
+
+    rows = [{"Sr No.": i + 1, "Utterance": f"line {i} {LABELS[y]}", "Speaker": "Ross" if i % 2 else "Monica",
+             "Emotion": LABELS[y], "Sentiment": "neutral", "Dialogue_ID": i // 4, "Utterance_ID": i % 4,
+             "Season": 1, "Episode": 1, "StartTime": "00:00:01,000", "EndTime": "00:00:02,000"}
+            for i, y in enumerate(labels)]
+    pd.DataFrame(rows).to_csv(folder / f"{split}_sent_emo.csv", index=False)
+
+
+def test_evaluate_scores_a_blend_as_the_weighted_mean_of_its_parts(shipped, tmp_path):
     from emocli.evaluate import split_predictor
 
-    rows = [{"Sr No.": i + 1, "Utterance": f"line {i} {LABELS[i % 7]}", "Speaker": "Ross" if i % 2 else "Monica",
-             "Emotion": LABELS[i % 7], "Sentiment": "neutral", "Dialogue_ID": i // 4, "Utterance_ID": i % 4,
-             "Season": 1, "Episode": 1, "StartTime": "00:00:01,000", "EndTime": "00:00:02,000"} for i in range(10)]
-    pd.DataFrame(rows).to_csv(tmp_path / "dev_sent_emo.csv", index=False)
+    write_meld_split(tmp_path, "dev", [i % 7 for i in range(10)])
     _, big, pair, large = shipped
     got = {}
     for d in (big, pair, large):
@@ -215,6 +222,56 @@ def test_evaluate_scores_a_blend_as_the_weighted_mean_of_its_parts(shipped, tmp_
         got[d.name] = predict(present).numpy()
     assert labels.tolist() == [i % 7 for i in range(10)]
     assert np.allclose(got["large"], 0.6 * got["big"] + 0.4 * got["default"], atol=1e-5)
+
+
+def test_a_prior_shift_moves_a_blend_towards_the_training_frequencies(shipped, tmp_path):
+    from emocli.cli import app
+    from emocli.evaluate import split_predictor
+    from typer.testing import CliRunner
+
+    weights, big, pair, large = shipped
+    train = [4] * 40 + [3] * 10 + [0] * 5 + [1, 2, 5, 6, 6]  # neutral 40, joy 10, anger 5, the others 1-2
+    write_meld_split(tmp_path, "train", train)
+    write_meld_split(tmp_path, "dev", [i % 7 for i in range(10)])
+    out = weights / "shifted"
+    run = CliRunner().invoke(app, ["blend", str(big), str(pair), "--weights", "3,2", "--out", str(out),
+                                   "--prior-shift", "0.5", "--meld", str(tmp_path)])
+    assert run.exit_code == 0, run.output
+    counts = np.bincount(train, minlength=7)
+    log_prior = np.log(counts / counts.sum())
+    bias = np.array(read_config(out).class_bias)
+    assert np.allclose(bias, 0.5 * (log_prior - log_prior.mean()), atol=1e-5) and bias.argmax() == 4
+    # the shift is applied after the weighted average, in annotate's path and in evaluate's alike
+    plain = load_checkpoint(large).predict(INPUTS)[0]
+    expected = np.exp(np.log(plain) + bias)
+    expected /= expected.sum(1, keepdims=True)
+    probs = load_checkpoint(out).predict(INPUTS)[0]
+    assert np.allclose(probs, expected, atol=1e-5) and not np.allclose(probs, plain, atol=1e-3)
+    assert (probs[:, 4] > plain[:, 4]).all() and (probs[:, 2] < plain[:, 2]).all()  # neutral up, fear down
+    got = {}
+    for d in (large, out):
+        predict, present, _ = split_predictor(load_checkpoint(d), d, tmp_path, "dev", tmp_path / "cache",
+                                              progress=False, log=lambda _: None)
+        got[d.name] = predict(present).numpy()
+    shifted = np.exp(np.log(got["large"]) + bias)
+    assert np.allclose(got["shifted"], shifted / shifted.sum(1, keepdims=True), atol=1e-5)
+    card = (out / "README.md").read_text()
+    assert "Prior shift: alpha 0.5" in card and "neutral +" in card
+    assert read_config(out).provenance["prior_shift"]["train_counts"]["neutral"] == 40
+    # refused in one line each: no MELD for the frequencies, a negative alpha, a bias on a plain checkpoint
+    no_meld = CliRunner().invoke(app, ["blend", str(big), str(pair), "--out", str(tmp_path / "b"),
+                                       "--prior-shift", "0.5"])
+    assert no_meld.exit_code == 2 and "--prior-shift needs --meld" in no_meld.output
+    assert not (tmp_path / "b").exists()
+    negative = CliRunner().invoke(app, ["blend", str(big), str(pair), "--out", str(tmp_path / "b"),
+                                        "--prior-shift", "-1", "--meld", str(tmp_path)])
+    assert negative.exit_code == 2 and not (tmp_path / "b").exists()
+    edit_config(big, class_bias=[0.0] * 7)
+    with pytest.raises(UsageError, match="read only in a blend"):
+        load_checkpoint(big)
+    edit_config(out, class_bias=[0.1, 0.2])
+    with pytest.raises(UsageError, match="7 finite numbers"):
+        load_checkpoint(out)
 
 
 def test_blends_that_cannot_work_are_refused(shipped, tmp_path, encoders, other_text_encoder):
