@@ -70,11 +70,13 @@ def candidates(names: list[str], members: list[int], encoders: list[str]) -> dic
 ALPHAS = np.round(np.arange(0, 1.0001, 0.05), 2)
 
 
-def best_alpha(log_probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray) -> float:
+def best_alpha(log_probs: np.ndarray, labels: np.ndarray, counts: list[int]) -> float:
     """The prior shift (smallest of the best) that maximises weighted F1 on these utterances."""
     from sklearn.metrics import f1_score
 
-    scores = [f1_score(labels, (log_probs + a * log_prior).argmax(1), average="weighted") for a in ALPHAS]
+    from emocli.prior import class_bias
+
+    scores = [f1_score(labels, (log_probs + class_bias(counts, a)).argmax(1), average="weighted") for a in ALPHAS]
     return float(ALPHAS[int(np.argmax(scores))])
 
 
@@ -85,14 +87,16 @@ def cross_fitted_shift(probs: np.ndarray, labels: np.ndarray, groups: np.ndarray
 
     from emocli.evaluate import compute_metrics
 
-    log_probs, log_prior = np.log(np.clip(probs, 1e-12, None)), np.log(np.asarray(counts) / sum(counts))
+    from emocli.prior import class_bias
+
+    log_probs = np.log(np.clip(probs, 1e-12, None))
     preds, chosen = np.zeros_like(labels), []
     for fit, held in GroupKFold(folds).split(log_probs, labels, groups):
-        alpha = best_alpha(log_probs[fit], labels[fit], log_prior)
+        alpha = best_alpha(log_probs[fit], labels[fit], counts)
         chosen.append(alpha)
-        preds[held] = (log_probs[held] + alpha * log_prior).argmax(1)
+        preds[held] = (log_probs[held] + class_bias(counts, alpha)).argmax(1)
     return {"fold_alphas": chosen, "cross_fitted": compute_metrics(labels, preds),
-            "alpha_on_all_of_dev": best_alpha(log_probs, labels, log_prior)}
+            "alpha_on_all_of_dev": best_alpha(log_probs, labels, counts)}
 
 
 def main() -> None:
@@ -145,7 +149,7 @@ def main() -> None:
             groups = np.array([u.dialogue_id for u in load_split(args.meld, args.split)])
             shift = cross_fitted_shift(probs, labels, groups, counts)
             report["candidates"][name]["prior_shift"] = shift
-            show(f"  + prior shift, cross-fitted", shift["cross_fitted"])
+            show("  + prior shift, cross-fitted", shift["cross_fitted"])
             print(f"  fold alphas {shift['fold_alphas']}; on all of dev {shift['alpha_on_all_of_dev']}")
     if not report["candidates"]:
         sys.exit(f"no candidate named {args.only!r}")
