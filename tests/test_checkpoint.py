@@ -314,3 +314,61 @@ def test_an_installed_model_is_named_on_the_command_line(shipped, tmp_path, monk
     assert set(rows) == {"default", "large"} and rows["large"]["members"] == 1
     info = CliRunner().invoke(app, ["info", "--model", "large", "--json"])
     assert info.exit_code == 0 and json.loads(info.output)["model"]["blend"][1]["checkpoint"] == "../default"
+
+
+def test_compact_stores_a_finetuned_encoder_as_int8_differences_that_load_back(tmp_path, encoders):
+    from emocli.checkpoint import save_ensemble
+    from emocli.cli import app
+    from emocli.encoders import load_pretrained
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    run = finetuned_checkpoint(tmp_path / "run", encoders, 0)
+    result = CliRunner().invoke(app, ["compact", str(run), "--out", str(tmp_path / "small"), "--note", "int8 test"])
+    assert result.exit_code == 0, result.output
+    small = tmp_path / "small"
+    assert "written:" in result.output and " MB)" in result.output
+    stored = load_file(str(small / "model.safetensors"))
+    deltas = [k for k in stored if k.startswith("text_delta.")]
+    assert deltas and all(stored[k].dtype == torch.int8 for k in deltas)
+    assert not [k for k in stored if k.startswith("text_encoder.") and stored[k].dim() > 1]  # matrices as deltas
+    full, compact = load_checkpoint(run), load_checkpoint(small)
+    base = load_pretrained(encoders["text"]).state_dict()
+    tuned = full.encoders["text"].model.state_dict()
+    back = compact.encoders["text"].model.state_dict()
+    for name in (k[len("text_delta."):] for k in deltas):
+        step = (tuned[name] - base[name]).abs().amax(dim=1, keepdim=True) / 127
+        assert (back[name] - tuned[name]).abs().le(step / 2 + 1e-6).all(), name  # within half an int8 step
+        assert not torch.allclose(back[name], base[name])  # the fine-tuning is there, not the base weights
+    inputs = [UtteranceInput("Oh my God!"), UtteranceInput("Fine.", "Ross: hi")]
+    ours, reference = compact.predict(inputs)[0], full.predict(inputs)[0]
+    assert np.abs(ours - reference).max() < 0.02
+    card = (small / "README.md").read_text()
+    assert "int8 differences over the base weights" in card and "int8 test" in card
+    # an ensemble of compacted runs keeps each member's differences
+    other = CliRunner().invoke(app, ["compact", str(finetuned_checkpoint(tmp_path / "run1", encoders, 1)),
+                                     "--out", str(tmp_path / "small1")])
+    assert other.exit_code == 0, other.output
+    pair = load_checkpoint(save_ensemble([small, tmp_path / "small1"], tmp_path / "pair"))
+    assert np.allclose(pair.members[0].predict(inputs)[0], ours, atol=1e-6)
+
+
+def test_compact_refuses_what_it_cannot_do(tmp_path, encoders, ckpt):
+    from emocli.checkpoint import compact_checkpoint
+
+    with pytest.raises(UsageError, match="no fine-tuned text encoder: there is nothing to compact"):
+        compact_checkpoint(ckpt, tmp_path / "x")
+    run = finetuned_checkpoint(tmp_path / "run", encoders, 0)
+    with pytest.raises(UsageError, match="would be overwritten"):
+        compact_checkpoint(run, run)
+    small = compact_checkpoint(run, tmp_path / "small")
+    with pytest.raises(UsageError, match="already stores its text encoder as a difference"):
+        compact_checkpoint(small, tmp_path / "again")
+    from safetensors.torch import load_file
+
+    state = load_file(str(small / "model.safetensors"))
+    key = next(k for k in state if k.startswith("text_delta_scale."))
+    state[key] = state[key][:-1]  # a step size missing: the differences cannot be rebuilt
+    save_file(state, str(small / "model.safetensors"), metadata={"format_version": "1"})
+    with pytest.raises(UsageError, match="fine-tuned text weights do not fit encoder"):
+        load_checkpoint(small)
