@@ -612,7 +612,7 @@ def blend(
 
     Example:
 
-      emocli blend runs/mpnet weights/default --weights 0.5,0.5 --out weights/large
+      emocli blend runs/mpnet weights/default --weights 0.5,0.5 --out runs/blend
     """
     from .checkpoint import save_blend
     from .prior import train_class_counts
@@ -643,7 +643,7 @@ def compact(
 
     Example:
 
-      emocli compact runs/mpnet-ft12 --out weights/mpnet-ft12
+      emocli compact runs/mpnet-ft12 --out runs/mpnet-ft12c
     """
     from .checkpoint import compact_checkpoint
 

