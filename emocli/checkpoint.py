@@ -201,12 +201,12 @@ def compact_checkpoint(source: str | Path, directory: str | Path, notes: list[st
     for prefix in prefixes:
         own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         tuned = {k[len(delta.FULL):]: v for k, v in own.items() if k.startswith(delta.FULL)}
-        bad = [k for k, v in tuned.items() if k not in base or base[k].shape != v.shape]
-        if bad:
-            raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder {config.text.encoder!r} "
-                             f"({bad[0]})")
+        try:
+            encoded = delta.encode(tuned, base)
+        except ValueError as exc:
+            raise _unfit_text_weights(weights, config, str(exc)) from None
         tensors.update({prefix + k: v for k, v in own.items() if not k.startswith(delta.FULL)})
-        tensors.update({prefix + k: v for k, v in delta.encode(tuned, base).items()})
+        tensors.update({prefix + k: v for k, v in encoded.items()})
     provenance = dict(config.provenance)
     provenance["storage"] = ("fine-tuned text-encoder matrices stored as int8 differences over the base weights "
                              f"(emocli compact, from {source})")
@@ -388,14 +388,16 @@ def _build_model(config: ModelConfig, state: dict[str, torch.Tensor], weights: P
         try:  # whole tensors as they are; int8 differences (emocli compact) added onto the base weights
             text_state = delta.decode(stored, own)
         except ValueError as exc:
-            raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder "
-                             f"{config.text.encoder!r} ({exc})") from None
+            raise _unfit_text_weights(weights, config, str(exc)) from None
         bad = [k for k, v in text_state.items() if k not in own or own[k].shape != v.shape]
         if bad:
-            raise UsageError(f"{weights}: fine-tuned text weights do not fit encoder "
-                             f"{config.text.encoder!r} ({bad[0]})")
+            raise _unfit_text_weights(weights, config, bad[0])
         enc.load_state_dict(text_state, strict=False)
     return model
+
+
+def _unfit_text_weights(weights: Path, config: ModelConfig, name: str) -> UsageError:
+    return UsageError(f"{weights}: fine-tuned text weights do not fit encoder {config.text.encoder!r} ({name})")
 
 
 def model_card(config: ModelConfig) -> str:

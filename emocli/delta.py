@@ -21,9 +21,11 @@ FULL = "text_encoder."  # stored whole (float16 on disk)
 
 def encode(tuned: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Checkpoint tensors for fine-tuned encoder weights `tuned` (names as in the encoder's state_dict) over
-    `base` (the same encoder's weights before fine-tuning)."""
+    `base` (the same encoder's weights before fine-tuning). A name `base` lacks, or of another shape: ValueError."""
     out: dict[str, torch.Tensor] = {}
     for name, weight in tuned.items():
+        if name not in base or base[name].shape != weight.shape:
+            raise ValueError(name)
         if weight.dim() < 2:
             out[FULL + name] = weight
             continue
