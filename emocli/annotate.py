@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from . import LABELS
 from .checkpoint import NO_MODEL_MESSAGE, default_model_dir, describe, load_checkpoint, resolve_model
+from .dialogue import read_in_dialogue
 from .errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError, os_error_text
 from .int8 import quantize_text_encoders, require_cpu, use_pytorch
 from .decode import Decoder, decode_workers
@@ -373,6 +374,11 @@ def annotate(jobs: list[Job], model: EmotionModel, options: AnnotateOptions,
         cue_start = {(p.position, p.index): p.start_s for p in rows if p.turn == 1}
         order = sorted(rows, key=lambda p: (cue_start.get((p.position, p.index), p.start_s), p.position, p.turn))
         info = {**model_info, "asr_model": prep.report.asr_model} if prep.report.asr_model else model_info
+        if model.config.dialogue:
+            status = read_in_dialogue(order, model.config.dialogue)
+            info = {**info, "dialogue_stage": status}
+            if status.startswith("not applied") and options.progress:
+                options.log(f"emocli: note: {video.name}: the model's dialogue stage was {status}")
         if options.face:
             from .faces import FACE_MODEL
 

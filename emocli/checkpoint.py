@@ -15,6 +15,7 @@ from . import LABELS, MODALITIES, delta
 from .errors import UsageError
 from .model import FORMAT_VERSION, BlendModel, EmotionModel, EnsembleModel, ModelConfig
 from .packaged import MPNET_ALIASES
+from .dialogue import check_dialogue
 from .prior import check_class_bias, class_bias
 from .writers import _FILE_MODE, atomic_write, check_output_dir
 
@@ -215,6 +216,35 @@ def compact_checkpoint(source: str | Path, directory: str | Path, notes: list[st
     return _write_checkpoint(out, replace(config, provenance=provenance), tensors)
 
 
+def save_dialogue(source: str | Path, directory: str | Path, layer: dict, dev_scores: dict,
+                  notes: list[str] | None = None) -> Path:
+    """Write a checkpoint with a dialogue stage (emocli/dialogue.py): a copy of `source` (or `source` itself, when
+    `directory` is the same folder). Its earlier dev/test scores measured the model without the stage, so they move
+    to `without_dialogue_stage` in the provenance: score it again (`emocli evaluate --record`)."""
+    source, out = Path(source), Path(directory)
+    config = read_config(source)
+    same = out.resolve() == source.resolve()
+    if config.blend and not same:
+        raise UsageError(f"{source} is a blend, whose parts are found by relative path: add the dialogue stage "
+                         f"in place (--out {source})")
+    provenance = dict(config.provenance)
+    earlier = {k: provenance.pop(k) for k in ("dev_metrics", "test_metrics", "dev_weighted_f1", "test_weighted_f1")
+               if k in provenance}
+    if earlier and not config.dialogue:
+        provenance["without_dialogue_stage"] = earlier
+    provenance["dialogue_stage"] = dev_scores
+    if notes:
+        provenance["notes"] = list(provenance.get("notes") or []) + list(notes)
+    config = replace(config, provenance=provenance, dialogue=layer)
+    if same:
+        atomic_write(out / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+        atomic_write(out / CARD_FILE, model_card(config))
+        return out
+    check_output_dir(out, "checkpoint folder")
+    _, state = _read_weights(source)
+    return _write_checkpoint(out, config, state)
+
+
 def save_blend(checkpoints: list[str | Path], weights: list[float], directory: str | Path,
                notes: list[str] | None = None, prior_shift: dict | None = None) -> Path:
     """A blend of checkpoints with different text encoders: the first one's weights are copied into `directory`,
@@ -293,6 +323,8 @@ def read_config(directory: str | Path) -> ModelConfig:
         if blend is None:
             raise UsageError(f"{path}: 'class_bias' (a prior shift) is read only in a blend's config")
         check_class_bias(data["class_bias"], str(path))
+    if "dialogue" in data:
+        check_dialogue(data["dialogue"], str(path))
     try:
         return ModelConfig.from_dict(data)
     except TypeError as exc:
@@ -457,6 +489,24 @@ def model_card(config: ModelConfig) -> str:
                                                                   zip(config.labels, config.class_bias)) +
                       "). It moves part of the way back from the square-root class weights of training, which "
                       "favour rare emotions; alpha was chosen on dev (cross-fitted, training/blend.py)."]
+    if config.dialogue:
+        lines += ["", "## Dialogue stage", "", "The model's probabilities are read again beside the dialogue's: its "
+                  "own, the previous and the next utterance's, the mean of the speaker's own last "
+                  f"{config.dialogue.get('turns', 3)} turns and of the other speakers' last "
+                  f"{config.dialogue.get('turns', 3)}, by a logistic regression fitted on "
+                  f"{config.dialogue.get('fitted_on', 'MELD train')} train utterances (`dialogue` in config.json; "
+                  "emocli/dialogue.py). It needs speakers: in annotate it runs only when every utterance of a file "
+                  "has one (\"NAME:\" prefixes, ASS names), otherwise the model's own probabilities stand."]
+        stage = prov.get("dialogue_stage") or {}
+        if stage.get("dev_without") and stage.get("dev_with"):
+            lines += ["", "| MELD dev | weighted F1 | macro F1 |", "|---|---|---|"]
+            lines += [f"| {name} | {stage[k]['weighted_f1']:.4f} | {stage[k]['macro_f1']:.4f} |"
+                      for name, k in (("without the stage", "dev_without"), ("with it", "dev_with"))]
+        without = prov.get("without_dialogue_stage") or {}
+        if without.get("test_metrics"):
+            m = without["test_metrics"]
+            lines += ["", f"Without the stage this model scored on MELD test: weighted F1 {m['weighted_f1']:.4f}, "
+                      f"macro F1 {m['macro_f1']:.4f}, accuracy {m['accuracy']:.4f}."]
     scores = [(s, prov[f"{s}_metrics"]) for s in ("dev", "test") if f"{s}_metrics" in prov]
     if scores:
         lines += ["", "## Scores (MELD, utterance-level, 7 classes)", "",
@@ -471,6 +521,7 @@ def model_card(config: ModelConfig) -> str:
                       for s, f in per_class]
         lines += ["", "Dev chose the model (best epoch" + (", and the members" if members else "") +
                   (", and the blend's parts and weights" if config.blend else "") +
+                  (", and the dialogue stage" if config.dialogue else "") +
                   "); test was evaluated once, afterwards, with "
                   "`emocli evaluate MODEL --meld MELD --split test --record`."]
     lines += ["", "## Limits", "",
@@ -507,6 +558,8 @@ def describe(config: ModelConfig, directory: Path | None = None) -> dict:
         out["blend"] = [dict(b) for b in config.blend]
     if config.class_bias:
         out["class_bias"] = list(config.class_bias)
+    if config.dialogue:
+        out["dialogue_stage"] = "speaker-aware logistic regression over the dialogue (needs speakers)"
     for key in ("name", "dev_weighted_f1", "test_weighted_f1"):
         if key in config.provenance:
             out[key] = config.provenance[key]

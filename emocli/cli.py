@@ -652,6 +652,33 @@ def compact(
     _say(f"written: {directory} ({size:.1f} MB)")
 
 
+@app.command()
+@handle_errors
+def dialogue(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint folder, or an installed name (large).",
+                                      show_default=False),
+    meld: Path = typer.Option(..., "--meld", help="MELD folder: the stage is fitted on train, scored on dev."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write (the checkpoint's own folder: in "
+                             "place)."),
+    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Add the dialogue stage: the model's probabilities read again beside the speaker's own last turns and the
+    others' (a logistic regression fitted on MELD train). It runs where speakers are known: MELD, and subtitles
+    whose cues name them. Then score the result with `emocli evaluate --record`.
+
+    Example:
+
+      emocli dialogue runs/mpnet --meld data/MELD --out runs/mpnet-dialogue
+    """
+    from .dialogue import add_dialogue_stage
+
+    scores = add_dialogue_stage(checkpoint, meld, out, progress=not quiet, log=_say, notes=note)
+    before, after = scores["dev_without"], scores["dev_with"]
+    _say(f"written: {out} (MELD dev weighted F1 {before['weighted_f1']:.4f} -> {after['weighted_f1']:.4f}, "
+         f"macro F1 {before['macro_f1']:.4f} -> {after['macro_f1']:.4f})")
+
+
 def main() -> None:
     """Console-script entry point."""
     argv = sys.argv[1:]

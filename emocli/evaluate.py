@@ -15,6 +15,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from . import LABELS
 from .checkpoint import WEIGHTS_FILE, load_checkpoint, resolve_model
+from .dialogue import apply_dialogue
 from .errors import UsageError
 from .features import compute_features, default_cache_dir, file_sha256
 from .meld import has_clips, load_split
@@ -130,13 +131,24 @@ def ablation_markdown(rows: list[dict], split: str) -> str:
 
 def split_predictor(model: EmotionModel | EnsembleModel | BlendModel, run_dir: Path, meld_dir: Path, split: str,
                     cache: Path | None, vad: str = "silero", progress: bool = True,
-                    log: Callable[[str], None] = print, precision: str = "fp32"
+                    log: Callable[[str], None] = print, precision: str = "fp32", dialogue: bool = True
                     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, np.ndarray]:
     """Encode a split once (per ensemble member) and return `predict(present mask) -> probabilities [N, 7]`
-    (the members' mean; a blend's parts' weighted mean, prior-shifted), the split's present mask and its labels.
-    int8 quantises the text encoders first."""
+    (the members' mean; a blend's parts' weighted mean, prior-shifted; then the model's dialogue stage, if it has
+    one and `dialogue`), the split's present mask and its labels. int8 quantises the text encoders first."""
+    if dialogue and model.config.dialogue:
+        predict, present, labels = split_predictor(model, run_dir, meld_dir, split, cache, vad, progress, log,
+                                                   precision, dialogue=False)
+        utts = load_split(meld_dir, split, limit=model.config.provenance.get("limit_dialogues"))
+        dialogues, speakers = [u.dialogue_id for u in utts], [u.speaker for u in utts]
+
+        def in_dialogue(mask: torch.Tensor) -> torch.Tensor:
+            probs = predict(mask).numpy()
+            return torch.from_numpy(apply_dialogue(probs, dialogues, speakers, model.config.dialogue))
+
+        return in_dialogue, present, labels
     if isinstance(model, BlendModel):
-        parts = [split_predictor(part, path, meld_dir, split, cache, vad, progress, log, precision)
+        parts = [split_predictor(part, path, meld_dir, split, cache, vad, progress, log, precision, dialogue=False)
                  for part, path in zip(model.parts, model.part_dirs)]
 
         def blended(mask: torch.Tensor) -> torch.Tensor:

@@ -75,6 +75,8 @@ class ModelConfig:
     blend: list | None = None
     #: a blend's prior shift: one log-probability offset per label, added after averaging (emocli/prior.py)
     class_bias: list | None = None
+    #: the dialogue stage (emocli/dialogue.py): a logistic regression over the model's probabilities in the dialogue
+    dialogue: dict | None = None
 
     def __post_init__(self) -> None:
         self.modalities = [m for m in MODALITIES if m in self.modalities]
@@ -93,7 +95,7 @@ class ModelConfig:
         for m in MODALITIES:
             if m not in self.modalities:
                 out.pop(m)
-        for key in ("blend", "class_bias"):
+        for key in ("blend", "class_bias", "dialogue"):
             if out[key] is None:
                 out.pop(key)
         return out
@@ -103,7 +105,7 @@ class ModelConfig:
         kinds = {"text": TextConfig, "audio": AudioConfig, "video": VideoConfig}
         kwargs = {k: v for k, v in data.items()
                   if k in ("modalities", "labels", "format_version", "provenance", "members", "blend",
-                           "class_bias")}
+                           "class_bias", "dialogue")}
         for m, kind in kinds.items():
             if data.get(m) is not None:
                 kwargs[m] = kind(**data[m])

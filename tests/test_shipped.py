@@ -65,6 +65,9 @@ def test_default_and_large_are_shipped_and_lean():
     stored = load_file(str(WEIGHTS_DIR / "large" / "model.safetensors"))
     assert sum(v.numel() for k, v in stored.items() if k.startswith("text_delta.")) > 80e6  # all 12 layers' matrices
     assert not [k for k, v in stored.items() if k.startswith("text_encoder.") and v.dim() > 1]
+    # with the dialogue stage (emocli dialogue), and the scores of the model without it kept beside
+    assert large.dialogue and large.dialogue["fitted_on"] == 9989
+    assert large.provenance["without_dialogue_stage"]["test_weighted_f1"] < large.provenance["test_weighted_f1"]
 
 
 @needs_meld
