@@ -54,9 +54,13 @@ LINES = ["I can't believe you did that!", "Oh my God, that's wonderful!", "Get o
          "Did you hear that noise?", "We were on a break!", "How you doin'?"]
 
 
-def make_episode(workdir: Path, minutes: float, cues: int, height: int, fps: int = 25, seed: int = 0
-                 ) -> tuple[Path, Path]:
-    """A synthetic episode (testsrc2 + sine) and an SRT with `cues` cues of 0.8-4 s spread over it."""
+SPEAKERS = ["MONICA", "ROSS", "RACHEL", "JOEY"]
+
+
+def make_episode(workdir: Path, minutes: float, cues: int, height: int, fps: int = 25, seed: int = 0,
+                 speakers: bool = False) -> tuple[Path, Path]:
+    """A synthetic episode (testsrc2 + sine) and an SRT with `cues` cues of 0.8-4 s spread over it (`speakers`:
+    each cue starts with "NAME: ", so a model's dialogue stage runs)."""
     duration = minutes * 60
     width = height * 16 // 9 // 2 * 2
     video = workdir / f"episode-{minutes:g}min-{height}p{fps}.mp4"
@@ -73,8 +77,10 @@ def make_episode(workdir: Path, minutes: float, cues: int, height: int, fps: int
     for i in range(cues):
         length = rng.uniform(0.8, min(4.0, slot * 0.95))
         start = i * slot + rng.uniform(0, slot - length)
-        triples.append((start, start + length, rng.choice(LINES)))
-    subs = write_srt(workdir / f"episode-{minutes:g}min-{cues}cues.srt", triples)
+        line = rng.choice(LINES)
+        triples.append((start, start + length, f"{rng.choice(SPEAKERS)}: {line}" if speakers else line))
+    named = "-speakers" if speakers else ""
+    subs = write_srt(workdir / f"episode-{minutes:g}min-{cues}cues{named}.srt", triples)
     return video, subs
 
 
@@ -217,6 +223,8 @@ def main() -> None:
     ap.add_argument("--naive", action="store_true", help="also time the naive per-utterance baseline")
     ap.add_argument("--naive-limit", type=int, default=None, help="time the naive baseline on the first N cues "
                     "only and scale to all cues (said so in the output)")
+    ap.add_argument("--speakers", action="store_true", help="the cues name their speakers (\"ROSS: ...\"), so a "
+                    "model's dialogue stage runs (emocli/dialogue.py)")
     ap.add_argument("--no-compute-floor", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="annotate (and measure the decode floors) this many "
                     "times, alternating; report medians and each run's ratios")
@@ -226,7 +234,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    video, subs = make_episode(args.workdir, args.minutes, args.cues, args.height, args.fps)
+    video, subs = make_episode(args.workdir, args.minutes, args.cues, args.height, args.fps, speakers=args.speakers)
     target, target_subs = (season(args.workdir, video, subs, args.episodes), None) if args.episodes > 1 else (
         video, subs)
     model_dir = build_model(args.model, args.workdir, args.tokenizer)
@@ -257,7 +265,8 @@ def main() -> None:
     figures = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else
                f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
                "date": time.strftime("%Y-%m-%d"), "video": f"{args.minutes:g} min {args.height}p {args.fps} fps",
-               "cues": args.cues, "episodes": args.episodes, "utterances": n, "model": args.model,
+               "cues": args.cues, "speakers": args.speakers, "episodes": args.episodes, "utterances": n,
+               "model": args.model,
                "modalities": "+".join(model.config.modalities), "batch_size": args.batch_size,
                "decode_workers": decode_workers(args.decode_workers),
                "precision": precision_name(amp_dtype(device, args.precision), args.precision,
@@ -266,6 +275,9 @@ def main() -> None:
                "utterances_per_s": round(n / annotate_s, 2), "episode_seconds_per_s": round(
                    probe(video).duration_s * args.episodes / annotate_s, 1),
                "episodes_per_hour": round(3600 * args.episodes / annotate_s)}
+    stage = summary.outcomes[0].result.model.get("dialogue_stage")
+    if stage:
+        figures["dialogue_stage"] = stage
     if args.repeat > 1:
         figures["repeats"] = args.repeat
         figures["annotate_runs_s"] = [round(r, 2) for r in runs]

@@ -90,6 +90,7 @@ def list_models(extra: list[Path] | None = None) -> list[dict]:
             found.append({"path": str(directory), "default": default is not None and
                           directory.resolve() == default.resolve(), "modalities": config.modalities,
                           "members": config.members, "blend": [b["checkpoint"] for b in config.blend or []][1:],
+                          "dialogue_stage": bool(config.dialogue),
                           "dev_weighted_f1": prov.get("dev_weighted_f1"),
                           "test_weighted_f1": prov.get("test_weighted_f1"),
                           "size_mb": round(sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 1e6,

@@ -365,6 +365,10 @@ def explain(
              "attention": ex.attention}
     if face:
         shown["face"] = ex.face.as_json() if ex.face is not None else None
+    if loaded.config.dialogue:  # one utterance has no dialogue: say that annotate's label may differ
+        shown["dialogue_stage"] = ("not applied: explain shows the model's own probabilities for this utterance; "
+                                   "annotate reads them again beside the speakers' last turns when every cue names "
+                                   "its speaker")
     typer.echo(json.dumps(shown))
     _say(f"written: {path}")
 
@@ -396,6 +400,7 @@ def models(
         score = lambda k: f"{m[k]:.3f}" if isinstance(m.get(k), (int, float)) else "-"  # noqa: E731
         members = f", ensemble of {m['members']}" if m.get("members", 1) > 1 else ""
         members += f", blended with {', '.join(m['blend'])}" if m.get("blend") else ""
+        members += ", dialogue stage (where speakers are named)" if m.get("dialogue_stage") else ""
         typer.echo(f"{'*' if m['default'] else ' '} {m['path']}  [{'+'.join(m['modalities'])}{members}]  "
                    f"dev wF1 {score('dev_weighted_f1')}  test wF1 {score('test_weighted_f1')}  {m['size_mb']} MB")
 

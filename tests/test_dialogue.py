@@ -96,6 +96,8 @@ def test_the_cli_fits_the_stage_and_evaluate_applies_it(text_model, tmp_path):
     card = (out / "README.md").read_text()
     assert "## Dialogue stage" in card and "fitted in a test" in card
     assert read_config(text_model).dialogue is None  # the source is left as it was
+    listed = CliRunner().invoke(app, ["models", str(tmp_path)])
+    assert f"{out}  [text, dialogue stage (where speakers are named)]" in listed.output, listed.output
     got = {}
     for d in (text_model, out):
         predict, present, labels = split_predictor(load_checkpoint(d), d, tmp_path, "dev", tmp_path / "cache",
@@ -161,3 +163,19 @@ def test_annotate_runs_the_stage_only_when_every_cue_names_its_speaker(text_mode
     assert emotions[2:4] == own_model[0:2]  # each speaker's second cue repeats what the model gave their first
     assert docs["staged-half"]["model"]["dialogue_stage"].startswith("not applied: 5 of 6")
     assert np.allclose(probs["staged-half"], probs[f"{text_model.name}-half"])  # the model's own probabilities
+
+
+def test_explain_says_it_shows_the_model_before_the_stage(text_model, media_dir, tmp_path):
+    weight = np.zeros((K, FEATURES))
+    staged = save_dialogue(text_model, tmp_path / "staged", {"weight": weight.tolist(), "bias": [0.0] * K}, {})
+    subs = write_srt(tmp_path / "named.srt", [(0.2, 1.0, "ROSS: Get out!"), (1.1, 2.0, "JOEY: Okay.")])
+    shown = {}
+    for model in (text_model, staged):
+        result = CliRunner().invoke(app, ["explain", str(media_dir / "both.mp4"), "--subs", str(subs), "--index", "2",
+                                          "--model", str(model), "-o", str(tmp_path / f"{model.name}.png"),
+                                          "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        shown[model.name] = json.loads(result.output.splitlines()[0])
+    assert "dialogue_stage" not in shown[text_model.name]
+    assert shown["staged"]["dialogue_stage"].startswith("not applied: explain shows the model's own probabilities")
+    assert shown["staged"]["probabilities"] == shown[text_model.name]["probabilities"]
