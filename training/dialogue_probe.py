@@ -37,26 +37,10 @@ def probabilities(model_dir: Path, meld: Path, split: str, cache: Path):
 
 
 def features(probs: np.ndarray, utts) -> np.ndarray:
-    logp = np.log(np.clip(probs, 1e-6, 1))
-    n, k = logp.shape
-    out = np.zeros((n, 5 * k + 3), dtype=np.float32)
-    for i, u in enumerate(utts):
-        prev_ok = i > 0 and utts[i - 1].dialogue_id == u.dialogue_id
-        next_ok = i + 1 < n and utts[i + 1].dialogue_id == u.dialogue_id
-        history = [j for j in range(max(0, i - 12), i) if utts[j].dialogue_id == u.dialogue_id]
-        own = [j for j in history if utts[j].speaker == u.speaker][-3:]
-        other = [j for j in history if utts[j].speaker != u.speaker][-3:]
-        out[i, :k] = logp[i]
-        if prev_ok:
-            out[i, k:2 * k] = logp[i - 1]
-        if next_ok:
-            out[i, 2 * k:3 * k] = logp[i + 1]
-        if own:
-            out[i, 3 * k:4 * k] = logp[own].mean(0)
-        if other:
-            out[i, 4 * k:5 * k] = logp[other].mean(0)
-        out[i, 5 * k:] = [not prev_ok, not next_ok, prev_ok and utts[i - 1].speaker != u.speaker]
-    return out
+    """The features of the shipped dialogue stage (emocli/dialogue.py), which grew out of this probe."""
+    from emocli.dialogue import dialogue_features
+
+    return dialogue_features(probs, [u.dialogue_id for u in utts], [u.speaker for u in utts])
 
 
 def main() -> None:
