@@ -133,7 +133,7 @@ def _write_checkpoint(directory: Path, config: ModelConfig, tensors: dict[str, t
 
 #: provenance of a single run that does not describe an ensemble of runs
 _RUN_ONLY = ("dev_weighted_f1", "test_weighted_f1", "dev_metrics", "test_metrics", "history", "trained",
-             "git_commit", "train_seconds", "notes")
+             "git_commit", "train_seconds", "notes", "dialogue_stage", "without_dialogue_stage")
 
 
 def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list[str] | None = None) -> Path:
@@ -152,7 +152,8 @@ def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list
         raise UsageError(f"--out {directory} is one of the checkpoints being combined: it would be overwritten")
     check_output_dir(directory, "checkpoint folder")
     configs = [read_config(d) for d in runs]
-    shapes = [{k: v for k, v in c.to_dict().items() if k != "provenance"} for c in configs]
+    # a dialogue stage is fitted to one model's probabilities: an ensemble (or blend) leaves its parts' stages out
+    shapes = [{k: v for k, v in c.to_dict().items() if k not in ("provenance", "dialogue")} for c in configs]
     tensors = {}
     for i, (run, config, shape) in enumerate(zip(runs, configs, shapes)):
         if config.members > 1:
@@ -175,7 +176,7 @@ def save_ensemble(run_dirs: list[str | Path], directory: str | Path, notes: list
         provenance["train_seconds"] = round(sum(seconds), 1)
     if notes:
         provenance["notes"] = list(notes)
-    config = replace(configs[0], provenance=provenance, members=len(runs))
+    config = replace(configs[0], provenance=provenance, members=len(runs), dialogue=None)
     return _write_checkpoint(Path(directory), config, tensors)
 
 
@@ -283,7 +284,7 @@ def save_blend(checkpoints: list[str | Path], weights: list[float], directory: s
         bias = class_bias(prior_shift["train_counts"], float(prior_shift["alpha"]))
         provenance["prior_shift"] = {"alpha": float(prior_shift["alpha"]),
                                      "train_counts": dict(zip(LABELS, prior_shift["train_counts"]))}
-    config = replace(configs[0], provenance=provenance, blend=blend, class_bias=bias)
+    config = replace(configs[0], provenance=provenance, blend=blend, class_bias=bias, dialogue=None)
     blend_parts(out, config)  # the parts read the same inputs (and are found from out)
     _, state = _read_weights(parts[0])
     return _write_checkpoint(out, config, state)

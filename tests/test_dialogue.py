@@ -179,3 +179,19 @@ def test_explain_says_it_shows_the_model_before_the_stage(text_model, media_dir,
     assert "dialogue_stage" not in shown[text_model.name]
     assert shown["staged"]["dialogue_stage"].startswith("not applied: explain shows the model's own probabilities")
     assert shown["staged"]["probabilities"] == shown[text_model.name]["probabilities"]
+
+
+def test_ensembles_and_blends_leave_their_parts_stages_out(encoders, tmp_path):
+    """A stage is fitted to one model's probabilities; over an average of several it would be misfitted."""
+    from emocli.checkpoint import save_blend, save_ensemble
+
+    from test_checkpoint import text_checkpoint
+
+    layer = {"weight": (np.ones((K, FEATURES)) / FEATURES).tolist(), "bias": [0.0] * K}
+    runs = [save_dialogue(text_checkpoint(tmp_path / f"s{s}", encoders["text"], s), tmp_path / f"d{s}", layer,
+                          {"dev_with": {"weighted_f1": 0.5}}) for s in (0, 1)]
+    for combined in (save_ensemble(runs, tmp_path / "pair"), save_blend(runs, [1, 1], tmp_path / "blend")):
+        config = read_config(combined)
+        assert config.dialogue is None and "dialogue_stage" not in config.provenance
+        assert "dialogue_stage" not in json.loads((combined / "config.json").read_text())
+        assert "Dialogue stage" not in (combined / "README.md").read_text()
