@@ -498,7 +498,8 @@ def model_card(config: ModelConfig) -> str:
                   f"{config.dialogue.get('turns', 3)}, by a logistic regression fitted on "
                   f"{config.dialogue.get('fitted_on', 'MELD train')} train utterances (`dialogue` in config.json; "
                   "emocli/dialogue.py). It needs speakers: in annotate it runs only when every utterance of a file "
-                  "has one (\"NAME:\" prefixes, ASS names), otherwise the model's own probabilities stand."]
+                  "has one (\"NAME:\" prefixes, WebVTT voices, ASS names), otherwise the model's own "
+                  "probabilities stand."]
         stage = prov.get("dialogue_stage") or {}
         if stage.get("dev_without") and stage.get("dev_with"):
             lines += ["", "| MELD dev | weighted F1 | macro F1 |", "|---|---|---|"]

@@ -9,9 +9,9 @@ class weights) maps them to new probabilities. It is stored in the checkpoint's 
 (`weight`, one row of FEATURES numbers per label, and `bias`), so the arithmetic can be read there.
 
 It needs to know who speaks. MELD says so for every utterance; in annotate the stage runs only when every spoken
-utterance of a file has a speaker ("NAME:" prefixes, ASS names), and otherwise the model's own probabilities
-stand and the output JSON says why. Without speakers the same features (one shared history) measured nothing
-on MELD dev (training/results/selection.md, section 10), so no speaker-blind variant is offered.
+utterance of a file has a speaker ("NAME:" prefixes, WebVTT voices, ASS names), and otherwise the model's own
+probabilities stand and the output JSON says why. Without speakers the same features (one shared history)
+measured nothing on MELD dev (training/results/selection.md, section 10), so no speaker-blind variant is offered.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def read_in_dialogue(rows: list, layer: dict) -> str:
     unknown = unknown_speakers([r.speaker for r in spoken])
     if unknown:
         return (f"not applied: {unknown} of {len(spoken)} utterances name no speaker (it needs \"NAME:\" "
-                "prefixes or ASS names on every cue)")
+                "prefixes, WebVTT voices or ASS names on every cue)")
     probs = apply_dialogue(np.stack([r.probabilities for r in spoken]), [0] * len(spoken),
                            [r.speaker for r in spoken], layer)
     for r, p in zip(spoken, probs):
