@@ -15,7 +15,7 @@ times one episode's):
                    annotate's segments are), each ffmpeg with one thread when they fill the cores: stricter
   compute_floor_s  the same model's batched forward passes over the same utterances, inputs already in memory
   naive_s          one ffmpeg call per modality and one model call per utterance (as most MELD research code does)
-Not a test: numbers depend on the machine. Put them in README with the command, device and date.
+Not a test: numbers depend on the machine. Put them in docs/performance.md with the command, device and date.
 """
 
 from __future__ import annotations
@@ -39,15 +39,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from emocli.annotate import (AnnotateOptions, BatchPredictor, amp_dtype, annotate, find_jobs,  # noqa: E402
-                             load_model, precision_name, prepare_job, resolve_device)
-from emocli.decode import decode_inputs, decode_workers, decoder_threads  # noqa: E402
-from emocli.checkpoint import save_checkpoint  # noqa: E402
-from emocli.media import audio_command, decode_audio, ffmpeg_exe, probe, sample_frames  # noqa: E402
-from emocli.model import EmotionModel, FusionConfig, UtteranceInput, make_config  # noqa: E402
-from emocli.segments import frame_times  # noqa: E402
+from emocli.pipeline.jobs import AnnotateOptions, find_jobs
+from emocli.pipeline.predict import BatchPredictor
+from emocli.device import amp_dtype, precision_name, resolve_device
+from emocli.pipeline.annotate import annotate
+from emocli.model.checkpoint import load_model
+from emocli.pipeline.prepare import prepare_job
+from emocli.pipeline.decode import decode_inputs, decode_workers, decoder_threads  # noqa: E402
+from emocli.model.checkpoint import save_checkpoint  # noqa: E402
+from emocli.media.ffmpeg import audio_command, decode_audio, ffmpeg_exe, probe, sample_frames  # noqa: E402
+from emocli.model.network import EmotionModel, FusionConfig, UtteranceInput, make_config  # noqa: E402
+from emocli.text.segments import frame_times  # noqa: E402
 from emocli.synth import make_encoders, write_srt  # noqa: E402
-from emocli.vad import voiced_mask  # noqa: E402
+from emocli.media.vad import voiced_mask  # noqa: E402
 
 LINES = ["I can't believe you did that!", "Oh my God, that's wonderful!", "Get out of my apartment.",
          "I miss her so much.", "What?! You're getting married?", "Okay.", "Ew, that's disgusting.",
@@ -224,7 +228,7 @@ def main() -> None:
     ap.add_argument("--naive-limit", type=int, default=None, help="time the naive baseline on the first N cues "
                     "only and scale to all cues (said so in the output)")
     ap.add_argument("--speakers", action="store_true", help="the cues name their speakers (\"ROSS: ...\"), so a "
-                    "model's dialogue stage runs (emocli/dialogue.py)")
+                    "model's dialogue stage runs (emocli/model/dialogue.py)")
     ap.add_argument("--no-compute-floor", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="annotate (and measure the decode floors) this many "
                     "times, alternating; report medians and each run's ratios")
@@ -241,7 +245,7 @@ def main() -> None:
     device = resolve_device(args.device)
 
     t = time.perf_counter()
-    model, model_dir = load_model(model_dir, device)
+    model = load_model(model_dir, device)
     BatchPredictor(model, 1, args.precision)  # int8: the quantised graphs load with the model
     sync()
     load_s = time.perf_counter() - t

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from emocli.asr import load_asr, transcribe  # noqa: E402
-from emocli.media import decode_audio, ffmpeg_exe  # noqa: E402
+from emocli.text.asr import load_asr, transcribe  # noqa: E402
+from emocli.media.ffmpeg import decode_audio, ffmpeg_exe  # noqa: E402
 
 MELD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "meld" / "dev_sent_emo.csv"
 RATE = 16_000

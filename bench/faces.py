@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emocli.media import ffmpeg_exe  # noqa: E402
+from emocli.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
 
 def main() -> None:

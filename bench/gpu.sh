@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmark of README's Performance section, as one command for a lent GPU machine that has PyTorch but
+# The GPU benchmark of docs/performance.md, as one command for a lent GPU machine that has PyTorch but
 # not emocli's other dependencies and no internet. Prints the table and JSON lines, and copies them to $OUT.
 #
 # Before the call, on the development machine, in the repo root (the tree that travels must stay under 64 MiB):
@@ -8,7 +8,7 @@
 #       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
 #       -d .whl ffmpeg-python future chardet silero-vad ftfy wcwidth imageio-ffmpeg==0.6.0
 #   pip wheel --no-deps -w .whl pysrt             # sdist only on PyPI
-#   python -c "from transformers import AutoTokenizer; from emocli.encoders import resolve_encoder; \
+#   python -c "from transformers import AutoTokenizer; from emocli.model.encoders import resolve_encoder; \
 #       AutoTokenizer.from_pretrained(resolve_encoder('minilm')).save_pretrained('.whl/tokenizer')"
 #       # the random BERT's tokenizer: the 88 MB MiniLM package does not travel
 #   mv weights/default/model.safetensors /tmp/    # 90 MB; the bench's models are random (put it back after)

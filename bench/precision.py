@@ -5,7 +5,7 @@ compared with the float32 reference, and the time the encoders took.
     python bench/precision.py --meld ../shared/data/meld --precisions fp32,int8 --model runs/mine
 
 Select on dev: run this on test only for a model already chosen. Prints a table, then one JSON line per precision.
-Not a test: times depend on the machine (put them in README with the command, device and date).
+Not a test: times depend on the machine (put them in docs/performance.md with the command, device and date).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from emocli.annotate import resolve_device  # noqa: E402
-from emocli.checkpoint import default_model_dir, load_checkpoint  # noqa: E402
-from emocli.evaluate import compute_metrics, split_predictor  # noqa: E402
+from emocli.device import resolve_device  # noqa: E402
+from emocli.model.checkpoint import default_model_dir, load_checkpoint  # noqa: E402
+from emocli.training.metrics import compute_metrics  # noqa: E402
+from emocli.training.evaluate import split_predictor
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emocli import LABELS  # noqa: E402
-from emocli.writers import Prediction, VideoResult, write_outputs  # noqa: E402
+from emocli.labels import LABELS  # noqa: E402
+from emocli.outputs.result import Prediction, VideoResult  # noqa: E402
+from emocli.outputs.writers import write_outputs
 
 RESULTS = Path(__file__).parent / "results" / f"cpu-2-core-{date.today().isoformat()}.jsonl"
 

@@ -1,4 +1,6 @@
-"""The command line: parses options and calls the library. No media, model or file-format logic here."""
+"""The command line: parses options and calls the library. No media, model or file-format logic here.
+
+Options that several commands share are defined once (below the error handling), as `Annotated` types."""
 
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
-from . import LABELS
 from .errors import EXIT_INPUT_FAILED, EXIT_USAGE, EmocliError, UsageError, os_error_text
 
 app = typer.Typer(
@@ -59,64 +60,90 @@ def _check_libraries(quiet: bool = False) -> None:
             _say(f"emocli: warning: {library.message()}")
 
 
-def handle_errors(fn):
-    """Turn user-caused failures into one stderr line and the documented exit code (never a traceback)."""
+def handle_errors(interrupted: Callable[[dict], str] | None = None):
+    """Turn user-caused failures into one stderr line and the documented exit code (never a traceback).
+    `interrupted(options) -> hint`: what Ctrl-C adds to 'emocli: interrupted' for this command."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except EmocliError as exc:
-            _say(f"emocli: error: {exc.message}")
-            raise typer.Exit(exc.exit_code) from None
-        except OSError as exc:  # a file system failure the checks before the work could not foresee (disk full)
-            _say(f"emocli: error: {os_error_text(exc)}")
-            raise typer.Exit(EXIT_INPUT_FAILED) from None
-        except KeyboardInterrupt:
-            hint = ""
-            if fn.__name__ == "annotate":
-                hint = " (finished outputs are kept; re-run to resume)"
-            elif fn.__name__ == "train" and (kwargs.get("resume") or kwargs.get("out")):
-                hint = (f" (emocli train --resume {kwargs.get('resume') or kwargs.get('out')} continues from the "
-                        f"last finished epoch)")
-            _say("emocli: interrupted" + hint)
-            raise typer.Exit(130) from None
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except EmocliError as exc:
+                _say(f"emocli: error: {exc.message}")
+                raise typer.Exit(exc.exit_code) from None
+            except OSError as exc:  # a file system failure the checks before the work could not foresee (disk full)
+                _say(f"emocli: error: {os_error_text(exc)}")
+                raise typer.Exit(EXIT_INPUT_FAILED) from None
+            except KeyboardInterrupt:
+                hint = interrupted(kwargs) if interrupted is not None else ""
+                _say("emocli: interrupted" + (f" ({hint})" if hint else ""))
+                raise typer.Exit(130) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+def _resume_hint(options: dict) -> str:
+    run = options.get("resume") or options.get("out")
+    return f"emocli train --resume {run} continues from the last finished epoch" if run else ""
+
+
+# --- options shared by several commands ------------------------------------------------------------------------
+
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors: no progress bars, no summaries.")]
+Vad = Annotated[str, typer.Option("--vad", help="Voice detection that masks silent audio: silero, energy or none.")]
+Subs = Annotated[Optional[Path], typer.Option(
+    "--subs", "-s", help="Subtitle file (.srt, .vtt, .ass, .ssa). Default: the video's sibling "
+    "<stem>.srt/.vtt/.ass/.ssa (or <stem>.en.srt ...), else a text subtitle track inside the video.")]
+SubsTrack = Annotated[Optional[str], typer.Option(
+    "--subs-track", help="Read this subtitle track of the video instead of a sibling file: its number among the "
+    "subtitle tracks (0 = the first) or a language (en, fre, French). Default, with no subtitle file: English, else "
+    "the first text track.")]
+Encoding = Annotated[Optional[str], typer.Option(
+    "--encoding", help="Text encoding of the subtitle files (e.g. cp1250, cp1251, gb18030). Default: detected per "
+    "file.")]
+AsrModel = Annotated[Optional[str], typer.Option(
+    "--asr-model", help="Speech model: a local CTranslate2 Whisper folder, or a faster-whisper name (small, ...) on "
+    "a connected machine. Default: the bundled Whisper tiny.en.")]
+Language = Annotated[str, typer.Option("--language", help="The language spoken, for speech recognition.")]
+AudioTrack = Annotated[Optional[str], typer.Option(
+    "--audio-track", help="Audio track to hear (for the model and for transcription): a number from 0, or a "
+    "language. Default: the one in the subtitles' language (or --language), else the first.")]
+ModelRef = Annotated[Optional[str], typer.Option(
+    "--model", "-m", help="Checkpoint directory, an installed model's name (large: see `emocli models`) or a "
+    "Hugging Face repo id. Default: weights/default or $EMOCLI_MODEL.")]
+OutputDir = Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Where outputs go. Default: next to "
+                                                   "each input.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Redo inputs whose outputs already exist.")]
+Meld = Annotated[Path, typer.Option("--meld", help="Folder with MELD's CSVs (and MELD.Raw clip folders).")]
+Cache = Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder. Default: ~/.cache/emocli "
+                                               "or $EMOCLI_CACHE.")]
+Out = Annotated[Path, typer.Option("--out", help="Checkpoint directory to write.")]
+Notes = Annotated[Optional[list[str]], typer.Option("--note", help="A line for the model card (repeatable).")]
 
 
 @app.command()
-@handle_errors
+@handle_errors(interrupted=lambda options: "finished outputs are kept; re-run to resume")
 def annotate(
     target: Path = typer.Argument(..., help="A video (or audio) file, or a folder of videos.", show_default=False),
-    subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (.srt, .vtt, .ass, .ssa). "
-                                        "Default: the video's sibling <stem>.srt/.vtt/.ass/.ssa (or "
-                                        "<stem>.en.srt ...), else a text subtitle track inside the video."),
-    subs_track: Optional[str] = typer.Option(None, "--subs-track", help="Read this subtitle track of the video "
-                                             "instead of a sibling file: its number among the subtitle tracks "
-                                             "(0 = the first) or a language (en, fre, French). Default, with no "
-                                             "subtitle file: English, else the first text track."),
-    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the subtitle files "
-                                           "(e.g. cp1250, cp1251, gb18030). Default: detected per file."),
+    subs: Subs = None,
+    subs_track: SubsTrack = None,
+    encoding: Encoding = None,
     transcribe: str = typer.Option("auto", "--transcribe", help="Speech recognition: auto (when there is no "
                                    "subtitle file or text track), always, or never."),
-    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Speech model: a local CTranslate2 "
-                                            "Whisper folder, or a faster-whisper name (small, ...) on a connected "
-                                            "machine. Default: the bundled Whisper tiny.en."),
-    language: str = typer.Option("en", "--language", help="The language spoken, for speech recognition."),
-    audio_track: Optional[str] = typer.Option(None, "--audio-track", help="Audio track to hear (for the model "
-                                              "and for transcription): a number from 0, or a language. "
-                                              "Default: the one in the subtitles' language, else the first."),
+    asr_model: AsrModel = None,
+    language: Language = "en",
+    audio_track: AudioTrack = None,
     keep_sound_cues: bool = typer.Option(False, "--keep-sound-cues", help="Label sound descriptions (\\[Music], "
                                          "(laughs)), songs and credits too, instead of writing them unlabelled."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory, an installed "
-                                        "model's name (large: see `emocli models`) or a Hugging Face repo id. "
-                                        "Default: weights/default or $EMOCLI_MODEL."),
+    model: ModelRef = None,
     formats: str = typer.Option("csv", "--format", "-f", help="csv, json, srt, vtt, ass, html (a review page: "
                                 "the video with its emotions, to check and correct them), all, or a comma list."),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where outputs go. Default: "
-                                              "next to each video."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    output_dir: OutputDir = None,
+    device: Device = "auto",
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Utterances per model call."),
     precision: str = typer.Option("auto", "--precision", help="Model arithmetic: auto (bf16 on GPUs and on CPUs "
                                   "with native bf16, else fp32), fp32, bf16, fp16, or int8 (CPU: the text "
@@ -124,9 +151,8 @@ def annotate(
     decode_workers: Optional[int] = typer.Option(None, "--decode-workers", min=1, help="Stretches of a "
                                                  "video decoded at once, one ffmpeg pass each (default: one per "
                                                  "CPU core, at most 16)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo videos whose outputs already exist."),
-    vad: str = typer.Option("silero", "--vad", help="Voice detection that masks silent audio: silero, energy "
-                            "or none."),
+    overwrite: Overwrite = False,
+    vad: Vad = "silero",
     plot: bool = typer.Option(False, "--plot", help="Also write <stem>.emotions.png: the emotion timeline and "
                               "emotions per speaker."),
     face: bool = typer.Option(False, "--face", help="Also read the faces in each utterance's frames: the "
@@ -136,7 +162,7 @@ def annotate(
     attention: bool = typer.Option(False, "--attention", help="Write each utterance's attention weights in the "
                                    "JSON (which modality attended to which, and the weight of each frame)."),
     color: bool = typer.Option(False, "--color", help="SRT: colour each cue by emotion (<font color>)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors: no progress bar, no summaries."),
+    quiet: Quiet = False,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every utterance's label."),
     ray_address: Optional[str] = typer.Option(None, "--ray", help="Spread a folder's videos over a Ray cluster: "
                                               "'auto' (the cluster this machine belongs to), HOST:PORT, or 'local' "
@@ -156,77 +182,49 @@ def annotate(
 
       emocli annotate episode.mp4 -f json,srt,ass --color --plot --attention
     """
-    from .jobs import AnnotateOptions, find_jobs
-    from .writers import parse_formats
+    from .pipeline.jobs import AnnotateOptions, find_jobs
+    from .text.asr import asr_device
 
-    fmt = parse_formats(formats)
-    from .vad import VAD_METHODS
-
-    if vad not in VAD_METHODS:
-        raise EmocliError(f"--vad must be one of {', '.join(VAD_METHODS)}", EXIT_USAGE)
-    if subs is not None and subs_track is not None:
-        raise EmocliError("--subs and --subs-track both name the subtitles: give one", EXIT_USAGE)
-    if encoding is not None:
-        from .textcodec import check_encoding
-
-        encoding = check_encoding(encoding)
-    from .asr import TRANSCRIBE_MODES, asr_device, check_language
-
-    if transcribe not in TRANSCRIBE_MODES:
-        raise EmocliError(f"--transcribe must be one of {', '.join(TRANSCRIBE_MODES)}", EXIT_USAGE)
-    if transcribe != "never":
-        check_language(asr_model, language.lower())
-    jobs = find_jobs(target, subs, output_dir, None if quiet else _say, siblings=subs_track is None)
-    if attention and "json" not in fmt:
-        fmt.append("json")  # attention weights live in the JSON
-    options = AnnotateOptions(formats=fmt, output_dir=output_dir, device=device, batch_size=batch_size,
+    options = AnnotateOptions(formats=formats, output_dir=output_dir, device=device, batch_size=batch_size,
                               decode_workers=decode_workers, precision=precision, encoding=encoding,
                               keep_sound_cues=keep_sound_cues, subs_track=subs_track, transcribe=transcribe,
-                              asr_model=asr_model, language=language.lower(), audio_track=audio_track,
+                              asr_model=asr_model, language=language, audio_track=audio_track,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
-                              face=face, progress=not quiet, defer_to_asr=True)
+                              face=face, progress=not quiet, defer_to_asr=True).validate()
+    jobs = find_jobs(target, subs, output_dir, None if quiet else _say, subs_track=subs_track)
     reader = None
     if not ray_address:  # reading (and transcribing) the first video begins while PyTorch and the model load
-        from .reading import Reader
+        from .pipeline.reading import Reader
 
         reader = Reader(jobs, options, asr_device(device)).start()
     try:
-        from .annotate import annotate as run, load_model, resolve_device
-        from .checkpoint import describe
+        from .device import resolve_device
+        from .model.checkpoint import load_model
+        from .pipeline.annotate import annotate as run
 
         dev = resolve_device("cpu" if ray_address else device)
         options.device = str(dev)
         _check_libraries(quiet)
-        loaded, model_dir = load_model(model, dev)  # on --ray: validates the model here, before the cluster starts
+        loaded = load_model(model, dev)  # on --ray: validates the model here, before the cluster starts
         if ray_address:
-            from .distributed import annotate_on_ray
+            from .pipeline.distributed import annotate_on_ray
 
-            summary = annotate_on_ray(jobs, model_dir, options, ray_address, actors)
+            summary = annotate_on_ray(jobs, loaded.directory, options, ray_address, actors)
         else:
-            summary = run(jobs, loaded, options, describe(loaded.config, model_dir), reader)
+            summary = run(jobs, loaded, options, reader=reader)
     finally:
         if reader is not None:
             reader.close()
-    from .report import summary_text
-
     single = len(jobs) == 1 and not target.is_dir()
     if single and summary.failed:
         raise typer.Exit(summary.failed[0].exit_code)  # its one error line was already printed
-    for outcome in summary.outcomes:
-        if outcome.status == "done" and not quiet:
-            if verbose:
-                for p in outcome.result.predictions:
-                    label = f"{p.emotion:<8} {p.confidence:.2f}" if p.labelled else f"({p.non_speech})"[:13].ljust(13)
-                    _say(f"  {p.start_s:8.2f}-{p.end_s:8.2f}  {label}  "
-                         f"{(p.speaker + ': ') if p.speaker else ''}{p.text[:80]}")
-            _say(summary_text(outcome.result, outcome.report))
-            _say(f"  -> {', '.join(str(p) for p in outcome.outputs)}")
-        elif outcome.status == "skipped" and not quiet:
-            _say(f"{outcome.video.name}: already annotated, skipped (use --overwrite to redo)")
+    if not quiet:
+        for line in summary.video_lines(verbose):
+            _say(line)
     if not single:
-        from .review import write_run_index
+        from .outputs.review import write_run_index
 
-        index = write_run_index(jobs, fmt, output_dir or target)
+        index = write_run_index(jobs, options.formats, output_dir or target)
         if index is not None and not quiet:
             _say(f"review pages: {index}")
         _say(summary.line())
@@ -236,22 +234,17 @@ def annotate(
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def transcribe(
     target: Path = typer.Argument(..., help="A video or audio file, or a folder of them.", show_default=False),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Where transcripts go. Default: "
-                                              "next to each file."),
+    output_dir: OutputDir = None,
     formats: str = typer.Option("srt", "--format", "-f", help="srt, vtt, or srt,vtt."),
-    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Speech model: a local CTranslate2 "
-                                            "Whisper folder, or a faster-whisper name on a connected machine. "
-                                            "Default: the bundled Whisper tiny.en."),
-    language: str = typer.Option("en", "--language", help="The language spoken."),
-    audio_track: Optional[str] = typer.Option(None, "--audio-track", help="Audio track to transcribe: a number "
-                                              "from 0, or a language. Default: the one in --language, else the "
-                                              "first."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose transcripts already exist."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
+    asr_model: AsrModel = None,
+    language: Language = "en",
+    audio_track: AudioTrack = None,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
 ) -> None:
     """Write <stem>.transcript.srt from each file's speech, to correct by hand and then annotate with --subs.
 
@@ -261,36 +254,27 @@ def transcribe(
 
       emocli transcribe recordings/ -o transcripts/ -f srt,vtt
     """
-    from .asr import asr_device, check_language, transcribe_media
-    from .jobs import find_jobs
+    from .pipeline.jobs import find_jobs
+    from .pipeline.transcribe import transcribe_jobs, transcript_formats
+    from .text.asr import check_language
 
-    fmt = [f.strip().lower() for f in formats.split(",") if f.strip()]
-    if not fmt or any(f not in ("srt", "vtt") for f in fmt):
-        raise EmocliError(f"--format for transcripts is srt, vtt or srt,vtt, not {formats!r}", EXIT_USAGE)
+    fmt = transcript_formats(formats)
     check_language(asr_model, language.lower())
     jobs = find_jobs(target, None, output_dir, None if quiet else _say, siblings=False)
-    dev = asr_device(device)  # the speech model alone: no PyTorch
-    failed = 0
-    for job in jobs:
-        try:
-            paths, count = transcribe_media(job.video, job.output_dir, fmt, asr_model, dev, language.lower(),
-                                            overwrite, job.stem, audio_track, progress=not quiet)
-        except EmocliError as exc:
-            if len(jobs) == 1:
-                raise
-            failed += 1
-            _say(f"emocli: error: {exc.message}")
-            continue
-        if not quiet:
-            _say(f"{job.video.name}: " + (f"{count} utterances -> {', '.join(map(str, paths))}" if paths else
-                                          "already transcribed, skipped (use --overwrite to redo)"))
-    if len(jobs) > 1 and not quiet:
-        _say(f"{len(jobs)} file(s): {len(jobs) - failed} transcribed or skipped, {failed} failed")
-    raise typer.Exit(EXIT_INPUT_FAILED if failed else 0)
+    summary = transcribe_jobs(jobs, fmt, asr_model, device, language, overwrite, audio_track, progress=not quiet,
+                              log=_say)
+    if not quiet:
+        for video, (paths, count) in summary.written.items():
+            _say(f"{video.name}: " + (f"{count} utterances -> {', '.join(map(str, paths))}" if paths else
+                                      "already transcribed, skipped (use --overwrite to redo)"))
+        if len(jobs) > 1:
+            _say(f"{len(jobs)} file(s): {len(jobs) - len(summary.failed)} transcribed or skipped, "
+                 f"{len(summary.failed)} failed")
+    raise typer.Exit(summary.exit_code)
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def info(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint directory (or an installed "
                                          "model's name) to describe."),
@@ -317,21 +301,20 @@ def info(
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def explain(
     video: Path = typer.Argument(..., help="The video.", show_default=False),
-    subs: Optional[Path] = typer.Option(None, "--subs", "-s", help="Subtitle file (default: sibling .srt/.vtt)."),
+    subs: Subs = None,
     index: str = typer.Option(..., "--index", "-n", help="Cue number, as in the subtitle file (the `index` "
                               "column of the CSV; a WebVTT cue identifier where the file has them)."),
     turn: int = typer.Option(1, "--turn", min=1, help="Which speaker's turn of a two-speaker cue."),
-    subs_track: Optional[str] = typer.Option(None, "--subs-track", help="Subtitle track of the video to read "
-                                             "(number or language) when there is no subtitle file."),
-    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the subtitle file."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint directory or repo id."),
+    subs_track: SubsTrack = None,
+    encoding: Encoding = None,
+    model: ModelRef = None,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="PNG to write. Default: "
                                           "<stem>.cue<N>.explain.png next to the video."),
-    device: str = typer.Option("auto", "--device"),
-    vad: str = typer.Option("silero", "--vad"),
+    device: Device = "auto",
+    vad: Vad = "silero",
     face: bool = typer.Option(False, "--face", help="Also show its 8 frames with the largest face in each and "
                               "that face's expression."),
 ) -> None:
@@ -341,40 +324,28 @@ def explain(
 
       emocli explain episode.mp4 --subs episode.srt --index 12
     """
-    from .annotate import find_jobs, load_model, resolve_device
-    from .explain import explain_utterance, plot_explanation
-    from .writers import check_output_dir
+    from .device import resolve_device
+    from .files import check_output_dir
+    from .model.checkpoint import load_model
+    from .pipeline.explain import explain_utterance, explanation_json, explanation_path, plot_explanation
+    from .pipeline.jobs import AnnotateOptions, find_jobs
 
-    from .annotate import AnnotateOptions
-
-    if subs is not None and subs_track is not None:
-        raise EmocliError("--subs and --subs-track both name the subtitles: give one", EXIT_USAGE)
-    job = find_jobs(video, subs, siblings=subs_track is None)[0]
+    options = AnnotateOptions(encoding=encoding, subs_track=subs_track, vad=vad, device=device).validate()
+    job = find_jobs(video, subs, subs_track=subs_track)[0]
     if output is not None:
         if output.is_dir():
             raise EmocliError(f"--output {output} is a folder; name the PNG to write", EXIT_USAGE)
         check_output_dir(output.parent)
     _check_libraries()
-    loaded, _ = load_model(model, resolve_device(device))
-    ex = explain_utterance(job.video, job.subs, index, loaded, vad, turn,
-                           AnnotateOptions(encoding=encoding, subs_track=subs_track), faces=face)
-    path = plot_explanation(ex, output or video.with_name(f"{video.stem}.cue{_safe(index)}.explain.png"),
-                            loaded.config.modalities)
-    shown = {"index": index, "emotion": LABELS[int(ex.probabilities.argmax())],
-             "probabilities": {k: round(float(v), 4) for k, v in zip(LABELS, ex.probabilities)},
-             "attention": ex.attention}
-    if face:
-        shown["face"] = ex.face.as_json() if ex.face is not None else None
-    if loaded.config.dialogue:  # one utterance has no dialogue: say that annotate's label may differ
-        shown["dialogue_stage"] = ("not applied: explain shows the model's own probabilities for this utterance; "
-                                   "annotate reads them again beside the speakers' last turns when every cue names "
-                                   "its speaker")
-    typer.echo(json.dumps(shown))
+    loaded = load_model(model, resolve_device(device))
+    ex = explain_utterance(job.video, job.subs, index, loaded, vad, turn, options, faces=face)
+    path = plot_explanation(ex, output or explanation_path(video, index), loaded.config.modalities)
+    typer.echo(json.dumps(explanation_json(ex, index, loaded, face)))
     _say(f"written: {path}")
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def models(
     folders: list[Path] = typer.Argument(None, help="Extra folders to look in (e.g. runs/).", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -385,7 +356,7 @@ def models(
 
       emocli models runs/
     """
-    from .checkpoint import list_models
+    from .model.checkpoint import list_models, model_line
 
     found = list_models(folders or [])
     if as_json:
@@ -394,28 +365,11 @@ def models(
     if not found:
         typer.echo("no checkpoints found (train one with `emocli train`, or pass a folder)")
     for m in found:
-        if "error" in m:
-            typer.echo(f"  {m['path']}: unusable ({m['error']})")
-            continue
-        score = lambda k: f"{m[k]:.3f}" if isinstance(m.get(k), (int, float)) else "-"  # noqa: E731
-        members = f", ensemble of {m['members']}" if m.get("members", 1) > 1 else ""
-        members += f", blended with {', '.join(m['blend'])}" if m.get("blend") else ""
-        members += ", dialogue stage (where speakers are named)" if m.get("dialogue_stage") else ""
-        typer.echo(f"{'*' if m['default'] else ' '} {m['path']}  [{'+'.join(m['modalities'])}{members}]  "
-                   f"dev wF1 {score('dev_weighted_f1')}  test wF1 {score('test_weighted_f1')}  {m['size_mb']} MB")
-
-
-def _safe(name: str) -> str:
-    """A cue identifier as part of a file name."""
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(name))
-
-
-def _modalities(spec: str) -> list[str]:
-    return [m.strip().lower() for m in spec.split(",") if m.strip()]
+        typer.echo(model_line(m))
 
 
 @app.command()
-@handle_errors
+@handle_errors(interrupted=_resume_hint)
 def train(
     ctx: typer.Context,
     meld: Optional[Path] = typer.Option(None, "--meld", help="Folder with MELD's train/dev/test CSVs (and MELD.Raw "
@@ -462,10 +416,9 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     limit_dialogues: Optional[int] = typer.Option(None, "--limit-dialogues", min=1, help="Use only the first N "
                                                   "dialogues of each split (quick runs)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder. Default: "
-                                         "~/.cache/emocli or $EMOCLI_CACHE."),
-    vad: str = typer.Option("silero", "--vad", help="Voice detection for audio: silero, energy or none."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    cache: Cache = None,
+    vad: Vad = "silero",
+    device: Device = "auto",
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train an emotion model on MELD and write a checkpoint that `annotate --model` loads.
@@ -476,8 +429,9 @@ def train(
 
       emocli train --meld data/MELD.Raw --out runs/tav --modalities text,audio,video
     """
-    from .annotate import resolve_device
-    from .train import TrainConfig, resume_config, train as run
+    from .device import resolve_device
+    from .training.train import TrainConfig, resume_config
+    from .training.train import train as run
 
     if resume is not None:
         given = [f"--{name.replace('_', '-')}" for name in ctx.params  # (Typer may bundle its own click: by name)
@@ -493,13 +447,13 @@ def train(
         raise UsageError("--finish ends an interrupted run: use it with --resume RUN")
     if meld is None or out is None:
         raise UsageError("train needs --meld and --out (or --resume RUN, to continue an interrupted run)")
-    cfg = TrainConfig(modalities=_modalities(modalities), text_encoder=text_encoder, audio_encoder=audio_encoder,
+    cfg = TrainConfig(modalities=modalities, text_encoder=text_encoder, audio_encoder=audio_encoder,
                       video_encoder=video_encoder, context=context, context_after=context_after,
                       pooling=pooling, ascii_quotes=ascii_quotes, finetune_layers=finetune_layers,
                       finetune_embeddings=finetune_embeddings, label_smoothing=label_smoothing,
                       sentiment_weight=sentiment_weight, epochs=epochs, patience=patience, batch_size=batch_size,
                       lr=lr, encoder_lr=encoder_lr, class_weighting=class_weighting, dropout=dropout, seed=seed,
-                      limit_dialogues=limit_dialogues, vad=vad)
+                      limit_dialogues=limit_dialogues, vad=vad).validate()
     _check_libraries()  # -q here only drops progress bars
     run(meld, out, cfg, cache, str(resolve_device(device)), progress=not quiet, log=_say)
 
@@ -509,7 +463,7 @@ _RESUME_KEEPS = {"ctx", "meld", "cache", "device", "quiet", "resume", "finish"}
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def score(
     predictions: Path = typer.Argument(..., help="emocli's CSV or JSON for a video.", show_default=False),
     gold: Path = typer.Argument(..., help="The reviewer's labels: the review page's <stem>.corrections.csv, or "
@@ -526,28 +480,29 @@ def score(
 
       emocli score out/episode.emotions.csv episode.corrections.csv
     """
-    from .score import score as run, score_text
+    from .training.score import score as run
+    from .training.score import score_text
 
     typer.echo(score_text(run(predictions, gold, output_dir, label_column)))
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def evaluate(
     run_dir: Path = typer.Argument(..., help="Checkpoint directory, or an installed model's name (large).",
                                    show_default=False),
-    meld: Path = typer.Option(..., "--meld", help="Folder with MELD's CSVs (and clip folders)."),
+    meld: Meld = ...,
     split: str = typer.Option("dev", "--split", help="dev or test (select models on dev; report test once)."),
     ablations: bool = typer.Option(False, "--ablations", help="Also score every subset of the modalities."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Default: RUN/eval-SPLIT."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Embedding cache folder."),
-    vad: str = typer.Option("silero", "--vad", help="Voice detection for audio: silero, energy or none."),
-    device: str = typer.Option("auto", "--device"),
+    cache: Cache = None,
+    vad: Vad = "silero",
+    device: Device = "auto",
     precision: str = typer.Option("fp32", "--precision", help="The encoders' arithmetic: fp32 (the reference), "
                                   "bf16, fp16 or int8 (CPU), to measure what annotate's faster modes cost."),
     record: bool = typer.Option(False, "--record", help="Store the scores in the checkpoint's config.json and "
                                 "model card (do it once for test, after choosing the model on dev)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Score a checkpoint on MELD: accuracy, weighted and macro F1, per class, confusion matrix.
 
@@ -557,8 +512,9 @@ def evaluate(
 
       emocli evaluate runs/tav --meld data/MELD.Raw --ablations
     """
-    from .annotate import resolve_device
-    from .evaluate import evaluate as run, metrics_text
+    from .device import resolve_device
+    from .training.evaluate import evaluate as run
+    from .training.evaluate import metrics_text
 
     if split not in ("train", "dev", "test"):
         raise EmocliError("--split must be dev or test (or train)", EXIT_USAGE)
@@ -570,19 +526,19 @@ def evaluate(
     typer.echo(metrics_text(metrics))
     _say(f"written: {metrics['output_dir']}/metrics.json, confusion_matrix.csv, confusion_matrix.png")
     if record:
-        from .checkpoint import record_scores
+        from .model.checkpoint import record_scores
 
         record_scores(metrics["checkpoint"], split, metrics)
         _say(f"recorded {split} scores in {metrics['checkpoint']}/config.json and README.md")
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def ensemble(
     runs: list[Path] = typer.Argument(..., help="Two or more checkpoint directories of one config.",
                                       show_default=False),
-    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
-    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+    out: Out = ...,
+    note: Notes = None,
 ) -> None:
     """Combine checkpoints of one recipe (e.g. trained with different seeds) into one model that averages
     their probabilities.
@@ -591,21 +547,21 @@ def ensemble(
 
       emocli ensemble runs/seed0 runs/seed2 --out runs/ensemble
     """
-    from .checkpoint import save_ensemble
+    from .model.checkpoint import save_ensemble
 
     directory = save_ensemble(runs, out, note)
     _say(f"written: {directory} (an ensemble of {len(runs)} models)")
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def blend(
     checkpoints: list[Path] = typer.Argument(..., help="Two or more checkpoint directories (e.g. of different "
                                              "text encoders) that read the same inputs.", show_default=False),
-    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
+    out: Out = ...,
     weights: Optional[str] = typer.Option(None, "--weights", help="Comma-separated, one per checkpoint, e.g. "
                                           "0.5,0.5 (normalised to sum to 1). Default: equal."),
-    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+    note: Notes = None,
     prior_shift: float = typer.Option(0.0, "--prior-shift", min=0.0, help="Add ALPHA x log(each emotion's share "
                                       "of MELD train's labels) to the averaged log-probabilities (choose it on dev: "
                                       "training/blend.py --prior-shift). Needs --meld."),
@@ -619,8 +575,7 @@ def blend(
 
       emocli blend runs/mpnet weights/default --weights 0.5,0.5 --out runs/blend
     """
-    from .checkpoint import save_blend
-    from .prior import train_class_counts
+    from .model.checkpoint import save_blend
 
     try:
         values = [float(w) for w in weights.split(",")] if weights else [1.0] * len(checkpoints)
@@ -630,17 +585,19 @@ def blend(
     if prior_shift:
         if meld is None:
             raise EmocliError("--prior-shift needs --meld (the train split's class frequencies)", EXIT_USAGE)
+        from .training.meld import train_class_counts
+
         shift = {"alpha": prior_shift, "train_counts": train_class_counts(meld)}
     directory = save_blend(checkpoints, values, out, note, shift)
     _say(f"written: {directory} (a blend of {len(checkpoints)} checkpoints)")
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def compact(
     checkpoint: Path = typer.Argument(..., help="A checkpoint whose text encoder was fine-tuned.", show_default=False),
-    out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
-    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+    out: Out = ...,
+    note: Notes = None,
 ) -> None:
     """Store a fine-tuned text encoder as int8 differences over its base weights: about half the size of the
     float16 weights a run writes (a whole fine-tuned mpnet: 165 MB -> 88 MB, measured). The base weights come from the
@@ -650,7 +607,7 @@ def compact(
 
       emocli compact runs/mpnet-ft12 --out runs/mpnet-ft12c
     """
-    from .checkpoint import compact_checkpoint
+    from .model.checkpoint import compact_checkpoint
 
     directory = compact_checkpoint(checkpoint, out, note)
     size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file()) / 1e6
@@ -658,14 +615,14 @@ def compact(
 
 
 @app.command()
-@handle_errors
+@handle_errors()
 def dialogue(
     checkpoint: Path = typer.Argument(..., help="A checkpoint folder, or an installed name (large).",
                                       show_default=False),
     meld: Path = typer.Option(..., "--meld", help="MELD folder: the stage is fitted on train, scored on dev."),
     out: Path = typer.Option(..., "--out", help="Checkpoint directory to write (the checkpoint's own folder: in "
                              "place)."),
-    note: Optional[list[str]] = typer.Option(None, "--note", help="A line for the model card (repeatable)."),
+    note: Notes = None,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Add the dialogue stage: the model's probabilities read again beside the speaker's own last turns and the
@@ -676,7 +633,7 @@ def dialogue(
 
       emocli dialogue runs/mpnet --meld data/MELD --out runs/mpnet-dialogue
     """
-    from .dialogue import add_dialogue_stage
+    from .training.dialogue import add_dialogue_stage
 
     scores = add_dialogue_stage(checkpoint, meld, out, progress=not quiet, log=_say, notes=note)
     before, after = scores["dev_without"], scores["dev_with"]

@@ -1,6 +1,6 @@
 """The one error type for failures a user can cause; the CLI turns it into one stderr line and an exit code."""
 
-#: Exit codes (documented in README): everything done / some inputs failed / usage or configuration error.
+#: Exit codes (documented in docs/annotating.md): everything done / some inputs failed / usage or configuration error.
 EXIT_OK = 0
 EXIT_INPUT_FAILED = 1
 EXIT_USAGE = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .media import ffmpeg_exe
+from .media.ffmpeg import ffmpeg_exe
 
 
 def make_media(path: str | Path, duration_s: float, *, video: bool = True, audio: str | None = "sine",
@@ -98,7 +98,7 @@ def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0, tokenize
 
     from transformers.utils import logging as hf_logging
 
-    from .encoders import resolve_encoder
+    from .model.encoders import resolve_encoder
 
     hf_logging.disable_progress_bar()
     s, root = ENCODER_SHAPES[shape], Path(root)

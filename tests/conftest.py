@@ -12,8 +12,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from emocli.checkpoint import save_checkpoint  # noqa: E402
-from emocli.model import EmotionModel, FusionConfig, make_config  # noqa: E402
+from emocli.model.checkpoint import save_checkpoint  # noqa: E402
+from emocli.model.network import EmotionModel, FusionConfig, make_config  # noqa: E402
 from emocli.synth import make_encoders, make_media, write_srt  # noqa: E402
 
 torch.set_num_threads(2)

@@ -15,9 +15,9 @@ import pysrt
 import pytest
 from typer.testing import CliRunner
 
-from emocli import LABELS
+from emocli.labels import LABELS
 from emocli.cli import app
-from emocli.subtitles import read_subtitles
+from emocli.text.subtitles import read_subtitles
 from emocli.synth import make_media, write_srt
 
 from conftest import SIX_CUES, season
@@ -77,7 +77,8 @@ def test_trimodal_every_format_round_trips(media_dir, trimodal_model, six_cue_sr
 def test_vtt_output_escapes_cue_text_and_reads_back(tmp_path):
     """WebVTT cue text may not hold a raw & or <, and --> ends a cue: they are written as entities, and emocli
     (like any WebVTT reader) reads the same text back."""
-    from emocli.writers import Prediction, VideoResult, VttWriter
+    from emocli.outputs.result import Prediction, VideoResult
+    from emocli.outputs.writers import VttWriter
 
     texts = ["Tom & Jerry <3", "He said --> go", "1 < 2 & 3 > 0", "x<y>z"]
     probs = np.eye(len(LABELS))[4]
@@ -91,7 +92,7 @@ def test_vtt_output_escapes_cue_text_and_reads_back(tmp_path):
 
 
 def test_folder_finds_subtitles_in_any_case_and_skips_hidden_files(tmp_path):
-    from emocli.annotate import find_jobs
+    from emocli.pipeline.jobs import find_jobs
 
     for name in ("a.mp4", "a.Srt", "b.MKV", "b.vtt", "c.mp4", "._a.mp4", ".hidden.mp4", ".hidden.srt"):
         (tmp_path / name).write_bytes(b"")
@@ -242,9 +243,10 @@ def test_folder_outputs_are_written_as_videos_finish(media_dir, trimodal_model, 
     import queue
     import types
 
-    import emocli.annotate as annotate_module
-    from emocli.annotate import AnnotateOptions, find_jobs, load_model
-    from emocli.annotate import annotate as annotate_jobs
+    import emocli.pipeline.annotate as annotate_module
+    from emocli.pipeline.jobs import AnnotateOptions, find_jobs
+    from emocli.model.checkpoint import load_model
+    from emocli.pipeline.annotate import annotate as annotate_jobs
 
     events: list[str] = []
 
@@ -263,7 +265,7 @@ def test_folder_outputs_are_written_as_videos_finish(media_dir, trimodal_model, 
 
     monkeypatch.setattr(annotate_module, "queue", types.SimpleNamespace(Queue=Recorded, Full=queue.Full))
     monkeypatch.setattr(annotate_module, "write_outputs", write)
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     folder = season(media_dir, tmp_path / "season", 8)
     write_srt(folder / "ep0.srt", [(0.1, 5.9, "The longest cue of the run.")] + SIX_CUES[1:])
     # batches of 5 in windows of 20: with 6 cues a video, 4 cues are left over after the fourth video's and 2
@@ -329,7 +331,7 @@ def test_corrupt_video_is_one_clean_line(tmp_path, trimodal_model, six_cue_srt):
 
 
 def test_no_model_installed_says_how_to_get_one(tmp_path, monkeypatch, media_dir, six_cue_srt):
-    import emocli.checkpoint as ckpt
+    import emocli.model.checkpoint as ckpt
 
     monkeypatch.setattr(ckpt, "WEIGHTS_DIR", tmp_path / "empty")
     monkeypatch.delenv("EMOCLI_MODEL", raising=False)
@@ -339,11 +341,11 @@ def test_no_model_installed_says_how_to_get_one(tmp_path, monkeypatch, media_dir
 
 
 def test_python_api_returns_predictions(media_dir, trimodal_model, six_cue_srt):
-    from emocli.annotate import AnnotateOptions, annotate_video, load_model
+    from emocli import annotate as annotate_files
+    from emocli.model.checkpoint import load_model
 
-    model, _ = load_model(trimodal_model)
-    result = annotate_video(media_dir / "both.mp4", six_cue_srt, model,
-                            AnnotateOptions(formats=[], progress=False, vad="energy"))
+    model = load_model(trimodal_model)
+    result = annotate_files(media_dir / "both.mp4", six_cue_srt, model=model, vad="energy")[0]
     assert [p.index for p in result.predictions] == [1, 2, 3, 4, 5, 6]
     assert all(abs(p.probabilities.sum() - 1) < 1e-4 for p in result.predictions)
 
@@ -360,16 +362,17 @@ def test_info_lists_ffmpeg_and_model(trimodal_model):
 def test_parallel_chunk_decoding_matches_serial(media_dir, trimodal_model, six_cue_srt, monkeypatch):
     """Several segments decoding at once (each its own ffmpeg passes, chunks interleaving) give the same inputs as
     one pass over the whole video."""
-    import emocli.decode as decode_mod
-    from emocli.annotate import AnnotateOptions, annotate_video, load_model
+    import emocli.pipeline.decode as decode_mod
+    from emocli import annotate as annotate_files
+    from emocli.model.checkpoint import load_model
 
     monkeypatch.setattr(decode_mod, "CHUNK_MAX_CUES", 2)  # six cues -> three chunks
     monkeypatch.setattr(decode_mod, "SEGMENT_MIN_S", 1.0)  # a 6-second video -> three segments with 3 workers
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     runs = {}
     for workers in (1, 3):
-        result = annotate_video(media_dir / "both.mp4", six_cue_srt, model,
-                                AnnotateOptions(formats=[], progress=False, batch_size=1, decode_workers=workers))
+        result = annotate_files(media_dir / "both.mp4", six_cue_srt, model=model, batch_size=1,
+                                decode_workers=workers)[0]
         runs[workers] = result.predictions
     assert [p.index for p in runs[3]] == [p.index for p in runs[1]] == [1, 2, 3, 4, 5, 6]
     assert np.allclose(np.stack([p.probabilities for p in runs[1]]),
@@ -379,15 +382,18 @@ def test_parallel_chunk_decoding_matches_serial(media_dir, trimodal_model, six_c
 def test_precision_bf16_stays_close_to_fp32_and_is_recorded(media_dir, trimodal_model, six_cue_srt):
     import torch
 
-    from emocli.annotate import AnnotateOptions, amp_dtype, annotate_video, cpu_has_native_bf16, load_model
+    from emocli.pipeline.jobs import AnnotateOptions
+    from emocli.device import amp_dtype, cpu_has_native_bf16
+    from emocli import annotate as annotate_files
+    from emocli.model.checkpoint import load_model
 
     assert amp_dtype(torch.device("cpu"), "auto") == (torch.bfloat16 if cpu_has_native_bf16() else None)
     assert amp_dtype(torch.device("cpu"), "fp32") is None
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     probs = {}
     for precision in ("fp32", "bf16"):
-        result = annotate_video(media_dir / "both.mp4", six_cue_srt, model,
-                                AnnotateOptions(formats=[], progress=False, vad="energy", precision=precision))
+        result = annotate_files(media_dir / "both.mp4", six_cue_srt, model=model, vad="energy",
+                                precision=precision)[0]
         assert result.model["precision"] == {"fp32": "float32", "bf16": "bfloat16"}[precision]
         probs[precision] = np.stack([p.probabilities for p in result.predictions])
     assert np.allclose(probs["fp32"], probs["bf16"], atol=0.05)
@@ -397,10 +403,11 @@ def test_precision_bf16_stays_close_to_fp32_and_is_recorded(media_dir, trimodal_
 def test_out_of_memory_halves_the_batch_and_keeps_every_result(trimodal_model, monkeypatch):
     import torch
 
-    from emocli.annotate import BatchPredictor, load_model
-    from emocli.model import UtteranceInput
+    from emocli.pipeline.predict import BatchPredictor
+    from emocli.model.checkpoint import load_model
+    from emocli.model.network import UtteranceInput
 
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     items = [UtteranceInput(text=f"line {i}, said loudly" * (i % 3 + 1)) for i in range(7)]
     expected, _ = BatchPredictor(model, 1, "fp32")(items)
     real_predict, sizes = model.predict, []

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import jiwer
 import pytest
 
-from emocli.asr import PAUSE_S, cut_utterances, utterance_batches
-from emocli.media import ffmpeg_exe
+from emocli.text.asr import PAUSE_S, cut_utterances, utterance_batches
+from emocli.media.ffmpeg import ffmpeg_exe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRUTH = json.loads((FIXTURES / "speech.json").read_text())
@@ -180,8 +180,11 @@ def test_labelling_starts_while_the_speech_is_still_being_transcribed(monkeypatc
     transcript."""
     import threading
 
-    import emocli.asr as asr
-    from emocli.annotate import AnnotateOptions, BatchPredictor, annotate as run, find_jobs, load_model
+    import emocli.text.asr as asr
+    from emocli.pipeline.jobs import AnnotateOptions, find_jobs
+    from emocli.pipeline.predict import BatchPredictor
+    from emocli.pipeline.annotate import annotate as run
+    from emocli.model.checkpoint import load_model
 
     labelling = threading.Event()
     waited = []
@@ -209,7 +212,7 @@ def test_labelling_starts_while_the_speech_is_still_being_transcribed(monkeypatc
     video = mux(tmp_path / "talk.mp4", ["-f", "lavfi", "-i", "sine=d=12"], 12.0)
     options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, batch_size=1,
                               device="cpu")
-    summary = run(find_jobs(video, None, options.output_dir), load_model(text_model)[0], options)
+    summary = run(find_jobs(video, None, options.output_dir), load_model(text_model), options)
     assert summary.exit_code == 0 and waited == [True]
     table = rows(tmp_path / "out" / "talk.emotions.csv")
     assert [r["text"] for r in table] == [f"Line number {k}." for k in range(8)] + ["And the last one."]
@@ -222,7 +225,7 @@ def test_labelling_starts_while_the_speech_is_still_being_transcribed(monkeypatc
 def test_once_a_transcription_starts_the_rest_of_the_process_yields_the_cpu_to_it():
     script = """
 import os, threading
-from emocli.reading import defer_to_transcription
+from emocli.pipeline.reading import defer_to_transcription
 nice = lambda tid: os.getpriority(os.PRIO_PROCESS, tid)
 main, seen = threading.get_native_id(), {}
 base = nice(main)

@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from emocli.checkpoint import load_checkpoint, read_config
+from emocli.model.checkpoint import load_checkpoint, read_config
 from emocli.errors import UsageError
-from emocli.model import UtteranceInput
+from emocli.model.network import UtteranceInput
 
 from conftest import build_checkpoint
 
@@ -83,8 +83,8 @@ def test_missing_pieces(ckpt, tmp_path):
 
 def finetuned_checkpoint(directory, encoders, seed):
     """A text+audio checkpoint whose text encoder weights were changed (as fine-tuning would) and are stored."""
-    from emocli.checkpoint import save_checkpoint
-    from emocli.model import EmotionModel, FusionConfig, make_config
+    from emocli.model.checkpoint import save_checkpoint
+    from emocli.model.network import EmotionModel, FusionConfig, make_config
 
     config = make_config(["text", "audio"], encoders["text"], encoders["audio"],
                          fusion=FusionConfig(hidden=16, heads=2, lstm_hidden=8, frame_heads=2))
@@ -98,8 +98,8 @@ def finetuned_checkpoint(directory, encoders, seed):
 
 
 def test_an_ensemble_averages_its_members(tmp_path, encoders):
-    from emocli.checkpoint import save_ensemble
-    from emocli.model import EnsembleModel
+    from emocli.model.checkpoint import save_ensemble
+    from emocli.model.network import EnsembleModel
 
     runs = [finetuned_checkpoint(tmp_path / f"seed{s}", encoders, s) for s in (0, 1)]
     out = save_ensemble(runs, tmp_path / "ensemble", notes=["two seeds"])
@@ -121,7 +121,7 @@ def test_an_ensemble_averages_its_members(tmp_path, encoders):
 
 
 def test_ensembles_of_different_configs_are_refused(tmp_path, encoders):
-    from emocli.checkpoint import save_ensemble
+    from emocli.model.checkpoint import save_ensemble
 
     a = build_checkpoint(tmp_path / "a", encoders, ["text", "audio"])
     b = build_checkpoint(tmp_path / "b", encoders, ["text"])
@@ -146,8 +146,8 @@ def other_text_encoder(tmp_path_factory) -> str:
 
 
 def text_checkpoint(directory, text_encoder, seed, context=2):
-    from emocli.checkpoint import save_checkpoint
-    from emocli.model import EmotionModel, FusionConfig, make_config
+    from emocli.model.checkpoint import save_checkpoint
+    from emocli.model.network import EmotionModel, FusionConfig, make_config
 
     config = make_config(["text"], text_encoder, context=context, context_after=1,
                          fusion=FusionConfig(hidden=16, heads=2, lstm_hidden=8, frame_heads=2))
@@ -158,7 +158,7 @@ def text_checkpoint(directory, text_encoder, seed, context=2):
 @pytest.fixture
 def shipped(tmp_path, encoders, other_text_encoder):
     """weights/: a MiniLM-like pair (ensemble) and a `large` blend of another encoder's checkpoint with it."""
-    from emocli.checkpoint import save_blend, save_ensemble
+    from emocli.model.checkpoint import save_blend, save_ensemble
 
     weights = tmp_path / "weights"
     pair = save_ensemble([text_checkpoint(tmp_path / f"seed{s}", encoders["text"], s) for s in (0, 1)],
@@ -173,7 +173,7 @@ INPUTS = [UtteranceInput("Oh my God!", "Ross: hi"), UtteranceInput("Fine.", "Oh 
 
 
 def test_a_blend_averages_its_parts_with_its_weights(shipped):
-    from emocli.model import BlendModel
+    from emocli.model.network import BlendModel
 
     weights, big, pair, large = shipped
     config = read_config(large)
@@ -201,7 +201,7 @@ def write_meld_split(folder: Path, split: str, labels: list[int]) -> None:
     """A MELD-shaped CSV whose utterance i has label labels[i] (4 utterances per dialogue)."""
     import pandas as pd
 
-    from emocli import LABELS
+    from emocli.labels import LABELS
 
     rows = [{"Sr No.": i + 1, "Utterance": f"line {i} {LABELS[y]}", "Speaker": "Ross" if i % 2 else "Monica",
              "Emotion": LABELS[y], "Sentiment": "neutral", "Dialogue_ID": i // 4, "Utterance_ID": i % 4,
@@ -211,7 +211,7 @@ def write_meld_split(folder: Path, split: str, labels: list[int]) -> None:
 
 
 def test_evaluate_scores_a_blend_as_the_weighted_mean_of_its_parts(shipped, tmp_path):
-    from emocli.evaluate import split_predictor
+    from emocli.training.evaluate import split_predictor
 
     write_meld_split(tmp_path, "dev", [i % 7 for i in range(10)])
     _, big, pair, large = shipped
@@ -226,7 +226,7 @@ def test_evaluate_scores_a_blend_as_the_weighted_mean_of_its_parts(shipped, tmp_
 
 def test_a_prior_shift_moves_a_blend_towards_the_training_frequencies(shipped, tmp_path):
     from emocli.cli import app
-    from emocli.evaluate import split_predictor
+    from emocli.training.evaluate import split_predictor
     from typer.testing import CliRunner
 
     weights, big, pair, large = shipped
@@ -275,7 +275,7 @@ def test_a_prior_shift_moves_a_blend_towards_the_training_frequencies(shipped, t
 
 
 def test_blends_that_cannot_work_are_refused(shipped, tmp_path, encoders, other_text_encoder):
-    from emocli.checkpoint import save_blend
+    from emocli.model.checkpoint import save_blend
 
     _, big, pair, large = shipped
     other_context = text_checkpoint(tmp_path / "ctx0", other_text_encoder, 1, context=0)
@@ -293,7 +293,7 @@ def test_blends_that_cannot_work_are_refused(shipped, tmp_path, encoders, other_
 
 
 def test_an_installed_model_is_named_on_the_command_line(shipped, tmp_path, monkeypatch):
-    from emocli import checkpoint
+    from emocli.model import checkpoint
     from emocli.cli import app
     from typer.testing import CliRunner
 
@@ -317,9 +317,9 @@ def test_an_installed_model_is_named_on_the_command_line(shipped, tmp_path, monk
 
 
 def test_compact_stores_a_finetuned_encoder_as_int8_differences_that_load_back(tmp_path, encoders):
-    from emocli.checkpoint import save_ensemble
+    from emocli.model.checkpoint import save_ensemble
     from emocli.cli import app
-    from emocli.encoders import load_pretrained
+    from emocli.model.encoders import load_pretrained
     from safetensors.torch import load_file
     from typer.testing import CliRunner
 
@@ -354,7 +354,7 @@ def test_compact_stores_a_finetuned_encoder_as_int8_differences_that_load_back(t
 
 
 def test_compact_refuses_what_it_cannot_do(tmp_path, encoders, ckpt):
-    from emocli.checkpoint import compact_checkpoint
+    from emocli.model.checkpoint import compact_checkpoint
 
     with pytest.raises(UsageError, match="no fine-tuned text encoder: there is nothing to compact"):
         compact_checkpoint(ckpt, tmp_path / "x")

@@ -9,9 +9,9 @@ import pysrt
 import pytest
 from typer.testing import CliRunner
 
-from emocli import LABELS
+from emocli.labels import LABELS
 from emocli.cli import app
-from emocli.writers import EMOTION_COLORS
+from emocli.labels import EMOTION_COLORS
 
 from conftest import SIX_CUES, build_checkpoint
 

@@ -9,9 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from emocli import decode, media
+from emocli.media import ffmpeg as media
+from emocli.pipeline import decode
 from emocli.errors import EmocliError
-from emocli.segments import Utterance
+from emocli.text.segments import Utterance
 from conftest import season
 
 
@@ -81,7 +82,9 @@ def test_chunks_are_handed_on_before_the_pass_ends(media_dir, trimodal_model, si
     keep flowing while the segment's audio is still decoding (its chunks wait for it, the frames do not)."""
     import dataclasses
 
-    from emocli.annotate import Job, load_model, prepare_job
+    from emocli.pipeline.jobs import Job
+    from emocli.model.checkpoint import load_model
+    from emocli.pipeline.prepare import prepare_job
 
     monkeypatch.setattr(decode, "CHUNK_MAX_CUES", 1)
     frames_read = [0]
@@ -102,7 +105,7 @@ def test_chunks_are_handed_on_before_the_pass_ends(media_dir, trimodal_model, si
 
     monkeypatch.setattr(decode, "stream_frames", counting)
     monkeypatch.setattr(decode, "segment_audio", slow_audio)
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     prep = prepare_job(Job(media_dir / "both.mp4", six_cue_srt, media_dir), model)
     frames_per_cue = model.config.video.frames
 
@@ -124,7 +127,9 @@ def test_chunks_are_handed_on_before_the_pass_ends(media_dir, trimodal_model, si
 
 
 def test_a_failing_segment_stops_the_others(media_dir, trimodal_model, six_cue_srt, monkeypatch):
-    from emocli.annotate import Job, load_model, prepare_job
+    from emocli.pipeline.jobs import Job
+    from emocli.model.checkpoint import load_model
+    from emocli.pipeline.prepare import prepare_job
 
     monkeypatch.setattr(decode, "SEGMENT_MIN_S", 1.0)
     real = decode.segment_audio
@@ -135,7 +140,7 @@ def test_a_failing_segment_stops_the_others(media_dir, trimodal_model, six_cue_s
         return real(prep, segment, vad)
 
     monkeypatch.setattr(decode, "segment_audio", fail_second)
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     prep = prepare_job(Job(media_dir / "both.mp4", six_cue_srt, media_dir), model)
     with pytest.raises(EmocliError, match="simulated"):
         decode.decode_job(prep, model, "energy", lambda items: None, workers=3)
@@ -145,7 +150,10 @@ def test_a_failing_segment_stops_the_others(media_dir, trimodal_model, six_cue_s
 def test_a_model_error_mid_run_leaves_no_decoder_behind(media_dir, trimodal_model, tmp_path, monkeypatch):
     """If the model fails while segments are still decoding (their chunks waiting for room in the queue), the
     error reaches the caller and every decoder thread and ffmpeg ends: nothing is left to hang the exit."""
-    from emocli.annotate import AnnotateOptions, BatchPredictor, annotate, find_jobs, load_model
+    from emocli.pipeline.jobs import AnnotateOptions, find_jobs
+    from emocli.pipeline.predict import BatchPredictor
+    from emocli.pipeline.annotate import annotate
+    from emocli.model.checkpoint import load_model
     from emocli.synth import write_srt
 
     subs = write_srt(tmp_path / "dense.srt", [(0.19 * i, 0.19 * i + 0.15, f"line {i}") for i in range(30)])
@@ -157,7 +165,7 @@ def test_a_model_error_mid_run_leaves_no_decoder_behind(media_dir, trimodal_mode
         raise EmocliError("model failed (simulated)")
 
     monkeypatch.setattr(BatchPredictor, "_run", broken)
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     options = AnnotateOptions(formats=[], progress=False, batch_size=1, decode_workers=3, vad="energy")
     with pytest.raises(EmocliError, match="simulated"):
         annotate(find_jobs(media_dir / "both.mp4", subs), model, options)
@@ -169,7 +177,9 @@ def test_a_model_error_mid_run_leaves_no_decoder_behind(media_dir, trimodal_mode
 def test_the_next_video_decodes_while_the_current_one_finishes(media_dir, trimodal_model, tmp_path, monkeypatch):
     """Folder runs share one set of decoders: a free decoder takes the next video's segment instead of waiting
     for the current video's last one (which used to leave cores idle at every video's end)."""
-    from emocli.annotate import AnnotateOptions, annotate, find_jobs, load_model
+    from emocli.pipeline.jobs import AnnotateOptions, find_jobs
+    from emocli.pipeline.annotate import annotate
+    from emocli.model.checkpoint import load_model
 
     spans: dict[str, list[float]] = {}
     real = decode.decode_segment
@@ -181,7 +191,7 @@ def test_the_next_video_decodes_while_the_current_one_finishes(media_dir, trimod
         spans[prep.job.video.name] = [began, time.perf_counter()]
 
     monkeypatch.setattr(decode, "decode_segment", timed)
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, decode_workers=2,
                               vad="energy")
     summary = annotate(find_jobs(season(media_dir, tmp_path / "season", 3), None, options.output_dir), model, options)
@@ -193,7 +203,9 @@ def test_the_next_video_decodes_while_the_current_one_finishes(media_dir, trimod
 
 def test_a_video_failing_mid_decode_leaves_the_others_in_the_folder(media_dir, trimodal_model, tmp_path,
                                                                      monkeypatch):
-    from emocli.annotate import AnnotateOptions, annotate, find_jobs, load_model
+    from emocli.pipeline.jobs import AnnotateOptions, find_jobs
+    from emocli.pipeline.annotate import annotate
+    from emocli.model.checkpoint import load_model
 
     real = decode.segment_audio
 
@@ -203,7 +215,7 @@ def test_a_video_failing_mid_decode_leaves_the_others_in_the_folder(media_dir, t
         return real(prep, segment, vad)
 
     monkeypatch.setattr(decode, "segment_audio", fail_ep1)
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     logged = []
     options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, decode_workers=2,
                               vad="energy", log=logged.append)
@@ -220,8 +232,10 @@ def test_shared_decoders_under_random_timing_and_failures(media_dir, trimodal_mo
     good video gets all its cues in its output, every failing one one error, and no decoder is left running."""
     import random
 
-    from emocli.annotate import AnnotateOptions, annotate, find_jobs, load_model
-    from emocli.model import UtteranceInput
+    from emocli.pipeline.jobs import AnnotateOptions, find_jobs
+    from emocli.pipeline.annotate import annotate
+    from emocli.model.checkpoint import load_model
+    from emocli.model.network import UtteranceInput
     from emocli.synth import write_srt
 
     rng = random.Random(seed)
@@ -246,7 +260,7 @@ def test_shared_decoders_under_random_timing_and_failures(media_dir, trimodal_mo
             emit([(u, UtteranceInput(text=u.text)) for u in chunk])
 
     monkeypatch.setattr(decode, "decode_segment", fake)
-    model, _ = load_model(trimodal_model)
+    model = load_model(trimodal_model)
     options = AnnotateOptions(formats=["csv"], output_dir=tmp_path / "out", progress=False, batch_size=3,
                               decode_workers=3, log=lambda line: None)
     summary = annotate(find_jobs(folder, None, options.output_dir), model, options)

@@ -1,4 +1,4 @@
-"""The dialogue stage (emocli/dialogue.py): its features, what it learns, and where it runs (evaluate; annotate only
+"""The dialogue stage (emocli/model/dialogue.py): its features, what it learns, and where it runs (evaluate; annotate only
 when speakers are known)."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from emocli import LABELS
-from emocli.checkpoint import load_checkpoint, read_config, save_dialogue
+from emocli.labels import LABELS
+from emocli.model.checkpoint import load_checkpoint, read_config, save_dialogue
 from emocli.cli import app
-from emocli.dialogue import FEATURES, apply_dialogue, dialogue_features, fit_dialogue
+from emocli.model.dialogue import FEATURES, apply_dialogue, dialogue_features
+from emocli.training.dialogue import fit_dialogue
 from emocli.errors import UsageError
 from emocli.synth import write_srt
 
@@ -80,7 +81,7 @@ def test_the_stage_learns_that_speakers_keep_their_emotion():
 
 
 def test_the_cli_fits_the_stage_and_evaluate_applies_it(text_model, tmp_path):
-    from emocli.evaluate import split_predictor
+    from emocli.training.evaluate import split_predictor
 
     write_meld_split(tmp_path, "train", [i % K for i in range(3 * K * 4)])
     write_meld_split(tmp_path, "dev", [(3 * i) % K for i in range(12)])
@@ -183,7 +184,7 @@ def test_explain_says_it_shows_the_model_before_the_stage(text_model, media_dir,
 
 def test_ensembles_and_blends_leave_their_parts_stages_out(encoders, tmp_path):
     """A stage is fitted to one model's probabilities; over an average of several it would be misfitted."""
-    from emocli.checkpoint import save_blend, save_ensemble
+    from emocli.model.checkpoint import save_blend, save_ensemble
 
     from test_checkpoint import text_checkpoint
 

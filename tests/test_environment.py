@@ -50,7 +50,7 @@ def load_minilm_beside(shadow: Path, cwd: Path) -> list[str]:
     """Load the bundled MiniLM through emocli's loader with `shadow` on the path: the model class, then each
     broken library's line."""
     script = ("from emocli.environment import prepare_transformers\n"
-              "from emocli.encoders import load_pretrained\n"  # transformers' audio/image code imports them
+              "from emocli.model.encoders import load_pretrained\n"  # transformers' audio/image code imports them
               "print(type(load_pretrained('minilm')).__name__)\n"
               "for b in prepare_transformers(): print(b.message())\n")
     proc = run([sys.executable, "-c", script], shadow, cwd)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from emocli import LABELS
-from emocli.faces import FER_LABELS, TO_LABELS, _same_pool, face_models
+from emocli.labels import LABELS
+from emocli.signals.faces import FER_LABELS, TO_LABELS, _same_pool, face_models
 
 FACE = np.array(Image.open(Path(__file__).parent / "fixtures" / "face.jpg").convert("RGB"))
 BOX = (136, 46, 202, 131)  # drawn by hand around the face (x1, y1, x2, y2), brow to chin
@@ -68,7 +68,7 @@ def test_a_face_in_profile_in_a_gray_photograph_is_found():
 def test_faces_from_40_px_to_200_px_are_found_in_a_480p_frame(face_px):
     """The smallest face looked for (MIN_FACE_PX) up to half the frame's height, on a photograph's background, in
     one batch with a frame without a face; the box where the face was put."""
-    from emocli.faces import MIN_FACE_PX
+    from emocli.signals.faces import MIN_FACE_PX
 
     assert MIN_FACE_PX <= 40
     detector, _ = face_models("cpu")
@@ -87,7 +87,7 @@ def test_faces_from_40_px_to_200_px_are_found_in_a_480p_frame(face_px):
 def test_the_pyramid_resamples_uint8_as_float():
     """Frames shrink on the uint8 path on the CPU and in float elsewhere (CUDA): the same pixels within one grey
     level (the uint8 path's fixed-point weights and rounding)."""
-    from emocli.faces import _resize
+    from emocli.signals.faces import _resize
 
     frames = torch.from_numpy(np.stack([FACE, FACE[::-1]])).permute(0, 3, 1, 2)
     fast, exact = _resize(frames, (115, 115)), _resize(frames.float(), (115, 115))
@@ -111,7 +111,7 @@ def test_the_expression_net_computes_what_keras_computed():
     (recorded once, in a scratch venv with TensorFlow: tests/fixtures/keras_mini_xception.json)."""
     import json
 
-    from emocli.faces import FACE_DIR, MiniXception, _load
+    from emocli.signals.faces import FACE_DIR, MiniXception, _load
 
     reference = json.loads((Path(__file__).parent / "fixtures" / "keras_mini_xception.json").read_text())
     noise = np.random.default_rng(0).uniform(-1, 1, (20, 64, 64, 1)).astype(np.float32)
@@ -128,7 +128,7 @@ def face_video(out: Path) -> Path:
     """4 s of the face, then 4 s of gray (no face), 25 fps, with a silent audio track."""
     import subprocess
 
-    from emocli.media import ffmpeg_exe
+    from emocli.media.ffmpeg import ffmpeg_exe
 
     fixture = Path(__file__).parent / "fixtures" / "face.jpg"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-loop", "1", "-t", "4", "-r", "25", "-i", str(fixture),
@@ -179,9 +179,10 @@ def test_annotate_face_reads_the_face_beside_the_label(tmp_path, request, model)
 
 
 def test_the_timeline_gains_a_face_lane(tmp_path, monkeypatch):
-    import emocli.report as report
-    from emocli.faces import FaceReading
-    from emocli.writers import EMOTION_COLORS, Prediction, VideoResult
+    import emocli.outputs.report as report
+    from emocli.signals.faces import FaceReading
+    from emocli.labels import EMOTION_COLORS
+    from emocli.outputs.result import Prediction, VideoResult
 
     probs = np.eye(len(LABELS))[LABELS.index("sadness")]
     face = FaceReading(np.eye(len(LABELS))[LABELS.index("joy")], 8, [(1.0, 1.0, 5.0, 5.0)] * 8)
@@ -218,8 +219,8 @@ def test_explain_face_shows_each_frame_with_its_face(tmp_path, text_model):
 
 
 def test_the_face_encoder_gives_each_frame_its_face_features_and_presence():
-    from emocli.decode import _encoder_frames
-    from emocli.faces import FER_DIM, FER_FRAME, FaceExpressionEncoder
+    from emocli.pipeline.decode import _encoder_frames
+    from emocli.signals.faces import FER_DIM, FER_FRAME, FaceExpressionEncoder
 
     encoder = FaceExpressionEncoder()
     frames = _encoder_frames(np.stack([FACE, np.full_like(FACE, 90)]), FER_FRAME, letterbox=True)

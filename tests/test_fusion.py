@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from emocli.cli import app
-from emocli.media import ffmpeg_exe
-from emocli.meld import SPLITS
+from emocli.media.ffmpeg import ffmpeg_exe
+from emocli.training.meld import SPLITS
 
 CLASSES = {"anger": ("furious", 220, "red"), "joy": ("delighted", 880, "lime"), "sadness": ("heartbroken", 3520,
                                                                                           "blue")}

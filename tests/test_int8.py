@@ -9,10 +9,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from emocli.annotate import AnnotateOptions, BatchPredictor, amp_dtype, annotate_video, load_model
+from emocli.pipeline.jobs import AnnotateOptions
+from emocli.pipeline.predict import BatchPredictor
+from emocli.device import amp_dtype
+from emocli import annotate as annotate_files
+from emocli.model.checkpoint import load_model
 from emocli.cli import app
 from emocli.errors import UsageError
-from emocli.model import UtteranceInput
+from emocli.model.network import UtteranceInput
 
 from conftest import SIX_CUES
 from test_checkpoint import finetuned_checkpoint
@@ -35,9 +39,9 @@ def text_vectors(model, texts: list[str]) -> torch.Tensor:
 
 
 def test_int8_tracks_float32_whatever_the_padding_and_is_built_once(text_model, int8_cache, monkeypatch):
-    import emocli.int8 as int8
+    import emocli.model.int8 as int8
 
-    model, _ = load_model(text_model)
+    model = load_model(text_model)
     reference = text_vectors(model, TEXTS)
     paths = int8.quantize_text_encoders(model)
     assert [p.parent for p in paths] == [int8_cache] and paths[0].is_file()
@@ -55,7 +59,7 @@ def test_int8_tracks_float32_whatever_the_padding_and_is_built_once(text_model, 
 
     export = int8.export_quantized
     monkeypatch.setattr(int8, "export_quantized", no_export)
-    again, _ = load_model(text_model)
+    again = load_model(text_model)
     assert int8.quantize_text_encoders(again) == paths
     assert torch.equal(text_vectors(again, TEXTS), batched)
     int8.use_pytorch(again)
@@ -64,14 +68,14 @@ def test_int8_tracks_float32_whatever_the_padding_and_is_built_once(text_model, 
     # a damaged cache file is rebuilt, not fatal
     monkeypatch.setattr(int8, "export_quantized", export)
     paths[0].write_bytes(b"not an onnx graph")
-    damaged, _ = load_model(text_model)
+    damaged = load_model(text_model)
     assert int8.quantize_text_encoders(damaged) == paths
     assert torch.allclose(text_vectors(damaged, TEXTS), batched, atol=1e-5)
 
 
 def test_each_ensemble_member_gets_its_own_int8_encoder(tmp_path, encoders):
-    from emocli.checkpoint import load_checkpoint, save_ensemble
-    from emocli.int8 import quantize_text_encoders
+    from emocli.model.checkpoint import load_checkpoint, save_ensemble
+    from emocli.model.int8 import quantize_text_encoders
 
     runs = [finetuned_checkpoint(tmp_path / f"seed{s}", encoders, s) for s in (0, 1)]
     model = load_checkpoint(save_ensemble(runs, tmp_path / "ensemble"))
@@ -90,21 +94,20 @@ def test_each_ensemble_member_gets_its_own_int8_encoder(tmp_path, encoders):
 def test_annotate_in_int8_records_it_and_stays_close(media_dir, text_model, trimodal_model, six_cue_srt):
     video = media_dir / "both.mp4"
     for checkpoint, label in ((text_model, "int8"), (trimodal_model, "int8 text encoder, ")):
-        model, _ = load_model(checkpoint)
-        results = {p: annotate_video(video, six_cue_srt, model, AnnotateOptions(formats=[], progress=False,
-                                                                               vad="energy", precision=p))
+        model = load_model(checkpoint)
+        results = {p: annotate_files(video, six_cue_srt, model=model, vad="energy", precision=p)[0]
                    for p in ("fp32", "int8")}
         assert results["int8"].model["precision"].startswith(label)
         probs = {p: np.stack([x.probabilities for x in r.predictions]) for p, r in results.items()}
         assert probs["int8"].shape == (len(SIX_CUES), 7)
         assert np.allclose(probs["fp32"], probs["int8"], atol=0.05)
     # a later float32 predictor runs the PyTorch weights again
-    model, _ = load_model(text_model)
+    model = load_model(text_model)
     inputs = [UtteranceInput(t) for t in TEXTS]
     int8_probs = BatchPredictor(model, 4, "int8")(inputs)[0]
     fp32_probs = BatchPredictor(model, 4, "fp32")(inputs)[0]
     assert not np.array_equal(int8_probs, fp32_probs)
-    assert np.allclose(fp32_probs, load_model(text_model)[0].predict(inputs)[0], atol=1e-6)
+    assert np.allclose(fp32_probs, load_model(text_model).predict(inputs)[0], atol=1e-6)
 
 
 def test_int8_is_refused_on_a_gpu_and_without_onnxruntime(media_dir, text_model, six_cue_srt, tmp_path,
@@ -144,9 +147,9 @@ def test_an_encoder_without_token_types_quantises_too(tmp_path):
 
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
-    from emocli.encoders import resolve_encoder
-    from emocli.int8 import quantize_text_encoders
-    from emocli.model import EmotionModel, FusionConfig, make_config
+    from emocli.model.encoders import resolve_encoder
+    from emocli.model.int8 import quantize_text_encoders
+    from emocli.model.network import EmotionModel, FusionConfig, make_config
 
     torch.manual_seed(0)
     DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64)

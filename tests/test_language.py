@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emocli.language import LanguageGuess, detect_language, is_english
+from emocli.text.language import LanguageGuess, detect_language, is_english
 
 LANG_TEXTS = {
     "en": ["Where were you all night?", "I couldn't get here sooner.", "Why didn't you call?", "I'm sorry.",

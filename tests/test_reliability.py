@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emocli import LABELS
+from emocli.labels import LABELS
 from emocli.errors import EmocliError
-from emocli.media import ffmpeg_exe
-from emocli.subtitles import parse_subtitles, read_subtitles
-from emocli.textcodec import decode_subtitle_bytes
+from emocli.media.ffmpeg import ffmpeg_exe
+from emocli.text.subtitles import parse_subtitles, read_subtitles
+from emocli.text.encoding import decode_subtitle_bytes
 from emocli.synth import make_media, write_ass, write_srt, write_vtt
 
 from conftest import build_checkpoint

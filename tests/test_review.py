@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from emocli import LABELS
+from emocli.labels import LABELS
 from emocli.cli import app
-from emocli.review import read_page_data
+from emocli.outputs.review import read_page_data
 from emocli.synth import make_media, write_srt
-from emocli.writers import Prediction, VideoResult, write_outputs
+from emocli.outputs.result import Prediction, VideoResult
+from emocli.outputs.writers import write_outputs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
@@ -229,7 +230,7 @@ def test_folder_mode_writes_an_index_of_the_pages(tmp_path, text_model):
 
 @needs_browser
 def test_with_faces_the_page_has_a_face_lane_and_column(browser, tmp_path):
-    from emocli.faces import FaceReading
+    from emocli.signals.faces import FaceReading
 
     result = hostile_result(tmp_path, n=3, name="faces.mp4")
     joy = np.eye(len(LABELS))[LABELS.index("joy")] * 0.9 + 0.1 / len(LABELS)
@@ -249,6 +250,6 @@ def test_with_faces_the_page_has_a_face_lane_and_column(browser, tmp_path):
     face_rects = browser.execute_script(
         "return Array.from(document.querySelectorAll('#track rect.cue')).filter(r => r.getAttribute('y') == 7 * 14 + 1)"
         ".map(r => r.getAttribute('fill'))")
-    from emocli.writers import EMOTION_COLORS
+    from emocli.labels import EMOTION_COLORS
 
     assert face_rects == [EMOTION_COLORS["joy"]]

@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from typer.testing import CliRunner
 
-from emocli import LABELS
+from emocli.labels import LABELS
 from emocli.cli import app
 from emocli.synth import make_media, write_srt
 

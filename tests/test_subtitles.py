@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from emocli.errors import EmocliError
-from emocli.segments import UtteranceStream, dialogue_contexts, format_context, frame_times, make_utterances
-from emocli.cues import clean_cue_text
-from emocli.subtitles import Cue, parse_subtitles, read_subtitles, validate_cues
-from emocli.textcodec import decode_subtitle_bytes
+from emocli.text.segments import UtteranceStream, dialogue_contexts, format_context, frame_times, make_utterances
+from emocli.text.cues import clean_cue_text
+from emocli.text.subtitles import Cue, parse_subtitles, read_subtitles, validate_cues
+from emocli.text.encoding import decode_subtitle_bytes
 
 SRT = "1\n00:00:01,000 --> 00:00:02,500\nCafé – “quoted” …\nsecond line\n\n2\n00:00:03,000 --> 00:00:04,000\nMONICA: Hi!\n"
 

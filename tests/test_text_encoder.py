@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from emocli.encoders import TextEncoder, load_pretrained
+from emocli.model.encoders import TextEncoder, load_pretrained
 
 
 def test_utterance_pooling_averages_only_the_utterance_tokens(encoders):

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emocli.errors import EmocliError, UsageError
-from emocli.textcodec import DecodedText, decode_subtitle_bytes
+from emocli.text.encoding import DecodedText, decode_subtitle_bytes
 
 # --- fixtures: realistic short movie dialogue, {name: (code page, cues)} ----------------------------------------
 

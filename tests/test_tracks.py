@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from emocli import tracks
+from emocli.text import tracks
 from emocli.errors import EmocliError, UsageError
-from emocli.media import ffmpeg_exe
+from emocli.media.ffmpeg import ffmpeg_exe
 
 FRENCH_SRT = "1\n00:00:00,500 --> 00:00:01,500\nBonjour tout le monde\n\n"
 ENGLISH_SRT = ("1\n00:00:01,000 --> 00:00:02,500\nHello there\n\n"

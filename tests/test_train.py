@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from emocli import LABELS
+from emocli.labels import LABELS
 from emocli.cli import app
-from emocli.meld import load_split, repair_text
+from emocli.training.meld import load_split, repair_text
 from emocli.synth import make_media, write_srt
 
 from conftest import MELD_DIR
@@ -120,7 +120,7 @@ def test_same_seed_same_dev_score(tmp_path, encoders):
 
 def synthetic_meld(root: Path, dialogues: int = 3, turns: int = 4) -> Path:
     """A MELD-shaped folder: CSVs for train/dev/test and a clip per utterance (one clip missing, one corrupt)."""
-    from emocli.meld import SPLITS
+    from emocli.training.meld import SPLITS
 
     rows = []
     for d in range(dialogues):
@@ -202,7 +202,7 @@ def test_a_run_stopped_after_epoch_1_and_resumed_gives_the_same_checkpoint(tmp_p
     """train --resume: a run interrupted in epoch 2 (Ctrl-C in its dev evaluation) continues from epoch 1's saved
     state and ends with the same weights and history as the same run uninterrupted (same seed, CPU), fine-tuned
     text layer, optimizer, schedule and dropout included."""
-    import emocli.train as training
+    import emocli.training.train as training
 
     recipe = ["--text-encoder", encoders["text"], "--context", "1", "--finetune-layers", "1", "--epochs", "3",
               "--patience", "3", "--limit-dialogues", "6", "--seed", "5", "--cache", tmp_path / "cache",
@@ -242,7 +242,7 @@ def test_a_run_stopped_after_epoch_1_and_resumed_gives_the_same_checkpoint(tmp_p
 def test_finish_writes_the_best_epoch_so_far_of_an_interrupted_run(tmp_path, encoders, monkeypatch):
     """train --resume RUN --finish: no more epochs; the checkpoint is the best saved epoch's state, and its card
     says where the run ended."""
-    import emocli.train as training
+    import emocli.training.train as training
 
     real = training.compute_metrics
     monkeypatch.setattr(training, "compute_metrics", interrupted_in_epoch(3, real))

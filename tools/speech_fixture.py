@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emocli.media import ffmpeg_exe
+from emocli.media.ffmpeg import ffmpeg_exe
 
 LINES = ["I can't believe you did that to me.", "Where are you going tonight?",
          "That's the best news I have heard all year.", "Please leave me alone.", "We won the game!"]

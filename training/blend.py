@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 def probabilities(model_dir: Path, meld: Path, split: str, cache: Path, store: Path) -> tuple[np.ndarray, np.ndarray,
                                                                                                int]:
     """[N, 7] probabilities, labels, and the number of member networks of one checkpoint on one split."""
-    from emocli.checkpoint import load_checkpoint, read_config
-    from emocli.evaluate import split_predictor
+    from emocli.model.checkpoint import load_checkpoint, read_config
+    from emocli.training.evaluate import split_predictor
 
     members = read_config(model_dir).members
     name = f"{model_dir.resolve().name}-{split}"
@@ -74,7 +74,7 @@ def best_alpha(log_probs: np.ndarray, labels: np.ndarray, counts: list[int]) -> 
     """The prior shift (smallest of the best) that maximises weighted F1 on these utterances."""
     from sklearn.metrics import f1_score
 
-    from emocli.prior import class_bias
+    from emocli.model.prior import class_bias
 
     scores = [f1_score(labels, (log_probs + class_bias(counts, a)).argmax(1), average="weighted") for a in ALPHAS]
     return float(ALPHAS[int(np.argmax(scores))])
@@ -85,9 +85,9 @@ def cross_fitted_shift(probs: np.ndarray, labels: np.ndarray, groups: np.ndarray
     """Each fold of dev (grouped by dialogue) predicted with the alpha chosen on the other folds."""
     from sklearn.model_selection import GroupKFold
 
-    from emocli.evaluate import compute_metrics
+    from emocli.training.metrics import compute_metrics
 
-    from emocli.prior import class_bias
+    from emocli.model.prior import class_bias
 
     log_probs = np.log(np.clip(probs, 1e-12, None))
     preds, chosen = np.zeros_like(labels), []
@@ -100,8 +100,8 @@ def cross_fitted_shift(probs: np.ndarray, labels: np.ndarray, groups: np.ndarray
 
 
 def main() -> None:
-    from emocli.checkpoint import read_config
-    from emocli.evaluate import compute_metrics
+    from emocli.model.checkpoint import read_config
+    from emocli.training.metrics import compute_metrics
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", type=Path, nargs="+")
@@ -120,8 +120,9 @@ def main() -> None:
     labels = runs[0][1]
     if any(not np.array_equal(r[1], labels) for r in runs):
         sys.exit("the checkpoints' utterances differ (another MELD folder or limit?)")
-    from emocli.meld import load_split
-    from emocli.prior import apply_class_bias, class_bias, train_class_counts
+    from emocli.training.meld import load_split
+    from emocli.model.prior import apply_class_bias, class_bias
+    from emocli.training.meld import train_class_counts
 
     if args.prior_shift and args.split != "dev":
         ap.error("the prior shift is chosen on dev")

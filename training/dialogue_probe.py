@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def probabilities(model_dir: Path, meld: Path, split: str, cache: Path):
-    from emocli.checkpoint import load_checkpoint
-    from emocli.evaluate import split_predictor
-    from emocli.meld import load_split
+    from emocli.model.checkpoint import load_checkpoint
+    from emocli.training.evaluate import split_predictor
+    from emocli.training.meld import load_split
 
     model = load_checkpoint(model_dir, "cpu")
     predict, present, labels = split_predictor(model, model_dir, meld, split, cache, progress=True, log=print)
@@ -37,8 +37,8 @@ def probabilities(model_dir: Path, meld: Path, split: str, cache: Path):
 
 
 def features(probs: np.ndarray, utts) -> np.ndarray:
-    """The features of the shipped dialogue stage (emocli/dialogue.py), which grew out of this probe."""
-    from emocli.dialogue import dialogue_features
+    """The features of the shipped dialogue stage (emocli/model/dialogue.py), which grew out of this probe."""
+    from emocli.model.dialogue import dialogue_features
 
     return dialogue_features(probs, [u.dialogue_id for u in utts], [u.speaker for u in utts])
 
@@ -47,7 +47,7 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
-    from emocli.evaluate import compute_metrics
+    from emocli.training.metrics import compute_metrics
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--meld", type=Path, required=True)

@@ -25,7 +25,7 @@ def run_one(name: str, overrides: dict, meld: str, device: str, threads: int) ->
     import torch
 
     torch.set_num_threads(threads)
-    from emocli.train import TrainConfig, train
+    from emocli.training.train import TrainConfig, train
 
     cfg = TrainConfig(**overrides)
     started = time.time()

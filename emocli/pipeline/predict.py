@@ -1,0 +1,61 @@
+"""Model calls for annotate: lists of utterance inputs -> probabilities and attention weights, in batches, in the
+arithmetic `--precision` asks for; a CUDA out-of-memory error halves the batch and retries."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..device import amp_dtype, precision_name
+from ..errors import EmocliError
+from ..labels import LABELS
+from ..model.int8 import quantize_text_encoders, use_pytorch
+from ..model.network import EmotionModel, UtteranceInput
+
+
+class BatchPredictor:
+    """Runs the model on lists of inputs in batches; a CUDA out-of-memory error halves the batch and retries."""
+
+    def __init__(self, model: EmotionModel, batch_size: int, precision: str = "auto",
+                 log: Callable[[str], None] | None = None) -> None:
+        self.model, self.batch_size = model, max(1, batch_size)
+        self.amp = amp_dtype(model.device, precision)
+        # the predictor sets the model's arithmetic: int8 swaps its text encoders for quantised graphs
+        if precision == "int8":
+            quantize_text_encoders(model, log)
+        else:
+            use_pytorch(model)
+        self.precision = precision_name(self.amp, precision, model.config.modalities)
+
+    def __call__(self, inputs: list[UtteranceInput]) -> tuple[np.ndarray, list[dict]]:
+        probs, attn = [], []
+        i = 0
+        while i < len(inputs):
+            batch = inputs[i:i + self.batch_size]
+            try:
+                p, a = self._run(batch)
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise EmocliError("out of GPU memory even with batch size 1; use --device cpu") from None
+                torch.cuda.empty_cache()
+                self.batch_size = max(1, self.batch_size // 2)
+                continue
+            probs.append(p)
+            attn.extend(a)
+            i += len(batch)
+        return np.concatenate(probs) if probs else np.zeros((0, len(LABELS))), attn
+
+    def _run(self, batch: list[UtteranceInput]) -> tuple[np.ndarray, list[dict]]:
+        probs, attention, present = self.model.predict(batch, self.amp)
+        mods = self.model.config.modalities
+        per_item = []
+        for b in range(len(batch)):
+            item = {m: {o: round(float(attention[m][b, j]), 4) for j, o in enumerate(mods) if o != m}
+                    for m in mods if m in attention}
+            item["present"] = {m: bool(present[b, j]) for j, m in enumerate(mods)}
+            if "frames" in attention:
+                item["frames"] = [round(float(x), 4) for x in attention["frames"][b]]
+            per_item.append(item)
+        return probs, per_item
