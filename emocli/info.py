@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 from . import __version__
-from .model.checkpoint import default_model_dir, describe, read_config, resolve_model
 from .environment import broken_libraries, installed_version
 from .errors import EmocliError
 from .media.ffmpeg import ffmpeg_exe, ffprobe_exe
+from .model.checkpoint import default_model_dir, describe, read_config, resolve_model
 
 
 def collect_info(model_dir: str | Path | None = None) -> dict:

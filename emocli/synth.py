@@ -93,9 +93,16 @@ def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0, tokenize
     from .environment import prepare_transformers
 
     prepare_transformers()
-    from transformers import (AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTModel, Wav2Vec2Config,
-                              Wav2Vec2FeatureExtractor, Wav2Vec2Model)
-
+    from transformers import (
+        AutoTokenizer,
+        BertConfig,
+        BertModel,
+        ViTConfig,
+        ViTModel,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Model,
+    )
     from transformers.utils import logging as hf_logging
 
     from .model.encoders import resolve_encoder

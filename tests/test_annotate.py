@@ -382,7 +382,6 @@ def test_parallel_chunk_decoding_matches_serial(media_dir, trimodal_model, six_c
 def test_precision_bf16_stays_close_to_fp32_and_is_recorded(media_dir, trimodal_model, six_cue_srt):
     import torch
 
-    from emocli.pipeline.jobs import AnnotateOptions
     from emocli.device import amp_dtype, cpu_has_native_bf16
     from emocli import annotate as annotate_files
     from emocli.model.checkpoint import load_model

@@ -9,7 +9,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from emocli.pipeline.jobs import AnnotateOptions
 from emocli.pipeline.predict import BatchPredictor
 from emocli.device import amp_dtype
 from emocli import annotate as annotate_files

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..labels import LABELS
 from ..errors import UsageError
+from ..labels import LABELS
 
 HISTORY = 12  # how far back (utterances of the same dialogue) the speakers' recent turns are looked for
 TURNS = 3  # the speaker's own last turns, and the others' last turns, that are averaged

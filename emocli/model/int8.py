@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..device import require_cpu
 from ..errors import EmocliError, UsageError
 from ..files import SOURCE_ROOT, default_cache_dir
 

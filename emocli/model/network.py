@@ -387,8 +387,8 @@ def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encod
     prepare_transformers()
     from transformers import AutoConfig
 
-    from .encoders import resolve_encoder
     from ..errors import UsageError
+    from .encoders import resolve_encoder
 
     def encoder_config(ref: str):
         try:

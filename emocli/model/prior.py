@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..labels import LABELS
 from ..errors import UsageError
+from ..labels import LABELS
 
 
 def class_bias(counts: Sequence[float], alpha: float) -> list[float]:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import LABELS
-from ..text.subtitles import SubtitleReport
-from ..labels import EMOTION_COLORS
 from ..files import save_figure
+from ..labels import EMOTION_COLORS, LABELS
+from ..text.subtitles import SubtitleReport
 from .result import Prediction, VideoResult, output_path
 
 UNKNOWN_SPEAKER = "(no speaker)"

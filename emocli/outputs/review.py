@@ -19,10 +19,9 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
-from ..labels import LABELS
-from ..labels import EMOTION_COLORS
-from .result import VideoResult, output_path, rounded
 from ..files import atomic_write, remove_stale_temps
+from ..labels import EMOTION_COLORS, LABELS
+from .result import VideoResult, output_path, rounded
 
 DATA_ID = "emocli-data"
 PAGE_EXTENSION = "html"  # (writers.HtmlWriter writes the pages)

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from tqdm import tqdm
 
-from ..errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, os_error_text
+from ..errors import EXIT_INPUT_FAILED, EXIT_OK, os_error_text
 from ..model.checkpoint import Model, describe
 from ..model.dialogue import read_in_dialogue
 from ..model.network import UtteranceInput

@@ -22,9 +22,9 @@ from typing import Callable
 import numpy as np
 
 from ..media.ffmpeg import SAMPLE_RATE_HZ, decode_audio, nearest_frames, stream_frames
+from ..media.vad import voiced_masks
 from ..model.network import EmotionModel, UtteranceInput
 from ..text.segments import Utterance, frame_times
-from ..media.vad import voiced_masks
 from .jobs import PreparedJob
 
 FACE_FRAMES = 8  # frames looked at for faces per utterance, when the model reads no video (as many as it would)

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import LABELS
+from ..errors import EmocliError
+from ..files import save_figure
+from ..labels import EMOTION_COLORS, LABELS
+from ..model.network import EmotionModel, UtteranceInput
+from ..text.segments import Utterance
+from .decode import decode_inputs
 from .jobs import AnnotateOptions, Job, PreparedJob
 from .predict import BatchPredictor
 from .prepare import prepare_job
-from .decode import decode_inputs
-from ..errors import EmocliError
-from ..model.network import EmotionModel, UtteranceInput
-from ..text.segments import Utterance
-from ..labels import EMOTION_COLORS
-from ..files import save_figure
 
 
 @dataclass
@@ -48,8 +47,8 @@ def explain_utterance(video: Path, subs: Path | None, index: int | str, model: E
     probs, attention = BatchPredictor(model, 1)([item])
     ex = Explanation(utt, probs[0], attention[0], item)
     if faces and prep.info.has_video:
-        from ..signals.faces import face_frame_size, read_faces
         from ..media.ffmpeg import sample_frames
+        from ..signals.faces import face_frame_size, read_faces
         from ..text.segments import frame_times
 
         info = prep.info

@@ -12,6 +12,7 @@ from typing import Callable, Union
 
 from ..errors import EmocliError
 from ..model.network import EmotionModel
+from ..text.asr import asr_device
 from ..text.language import language_identifier, language_report
 from ..text.segments import Utterance, UtteranceStream, make_utterances
 from ..text.subtitles import SubtitleReport, validate_cues
@@ -19,7 +20,6 @@ from ..text.tracks import choose_audio_track
 from .decode import Decoder, Items, decode_workers
 from .jobs import AnnotateOptions, Job, PreparedJob
 from .reading import Failed, Read, Reader, Skipped, Source, read_source
-from ..text.asr import asr_device
 
 
 @dataclass(frozen=True)

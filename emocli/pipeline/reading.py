@@ -21,12 +21,12 @@ from typing import Iterator, Union
 import numpy as np
 
 from ..errors import EmocliError, UsageError
-from .jobs import AnnotateOptions, Job, transcript_path
-from ..media.ffmpeg import MediaInfo, decode_audio, probe
-from ..text.subtitles import Cue, SubtitleFile, read_subtitles
-from ..text.encoding import DecodedText
-from ..text.tracks import SubtitleTrack, choose_audio_track, list_audio_tracks
 from ..files import atomic_write, remove_stale_temps
+from ..media.ffmpeg import MediaInfo, decode_audio, probe
+from ..text.encoding import DecodedText
+from ..text.subtitles import Cue, SubtitleFile, read_subtitles
+from ..text.tracks import SubtitleTrack, choose_audio_track, list_audio_tracks
+from .jobs import AnnotateOptions, Job, transcript_path
 
 _END = object()
 

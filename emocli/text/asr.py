@@ -328,9 +328,9 @@ def transcribe_media(video: Path, output_dir: Path, formats: list[str], asr_mode
                      ) -> tuple[list[Path], int]:
     """`emocli transcribe` for one file: `<stem>.transcript.srt` (and `.vtt`) from its speech; returns the paths
     written (none when they all exist and not `overwrite`) and the number of utterances."""
+    from ..files import atomic_write, remove_stale_temps
     from ..media.ffmpeg import decode_audio, probe
     from .tracks import choose_audio_track, list_audio_tracks
-    from ..files import atomic_write, remove_stale_temps
 
     paths = [Path(output_dir) / f"{stem or video.stem}.transcript.{ext}" for ext in formats]
     if not overwrite and all(p.is_file() for p in paths):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pysrt
 
-from .cues import CleanCue, MUSIC, Turn, clean_cue, collapse_rolling, fill_zero_lengths
 from ..errors import EmocliError
+from .cues import MUSIC, CleanCue, Turn, clean_cue, collapse_rolling, fill_zero_lengths
 from .encoding import DecodedText, decode_subtitle_bytes
 
 SUBTITLE_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")

@@ -240,8 +240,8 @@ def extract_track(video: str | Path, track: SubtitleTrack) -> tuple[str, str]:
 def read_track(video: str | Path, spec: str | None = None, keep_sound_cues: bool = False):
     """The cues of the video's chosen text subtitle track (`choose_track`) and the track's description, read in
     one ffmpeg pass; None when the video has no subtitle tracks at all."""
-    from .subtitles import parse_subtitles
     from .encoding import DecodedText
+    from .subtitles import parse_subtitles
 
     track = choose_track(list_tracks(video), spec, video)
     if track is None:

@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..files import default_cache_dir
 from ..labels import LABELS
 from ..model.checkpoint import load_checkpoint, resolve_model, save_dialogue
-from ..model.dialogue import C, HISTORY, TURNS, apply_dialogue, dialogue_features
+from ..model.dialogue import HISTORY, TURNS, C, apply_dialogue, dialogue_features
 from .evaluate import split_predictor
 from .meld import load_split
 from .metrics import compute_metrics
@@ -39,14 +39,6 @@ def add_dialogue_stage(checkpoint: str | Path, meld_dir: str | Path, out: str | 
                        log: Callable[[str], None] = print, notes: list[str] | None = None) -> dict:
     """Fit the stage on MELD train over a checkpoint's own probabilities, score dev without and with it, and
     write the checkpoint with the stage to `out` (checkpoint.save_dialogue). Returns the dev scores."""
-    from pathlib import Path
-
-    from ..model.checkpoint import load_checkpoint, resolve_model, save_dialogue
-    from ..training.metrics import compute_metrics
-    from ..training.evaluate import split_predictor
-    from ..files import default_cache_dir
-    from ..training.meld import load_split
-
     source, meld_dir = resolve_model(checkpoint), Path(meld_dir)
     if not meld_dir.is_dir():
         raise UsageError(f"MELD folder not found: {meld_dir}")

@@ -11,18 +11,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..labels import LABELS
-from ..model.checkpoint import WEIGHTS_FILE, load_checkpoint, resolve_model
-from ..model.dialogue import apply_dialogue
 from ..device import amp_dtype
 from ..errors import UsageError
-from .features import compute_features
-from ..files import default_cache_dir, file_sha256
-from .meld import has_clips, load_split
-from .metrics import compute_metrics, per_class_text, write_confusion
+from ..files import atomic_write, check_output_dir, default_cache_dir, file_sha256
+from ..model.checkpoint import WEIGHTS_FILE, load_checkpoint, resolve_model
+from ..model.dialogue import apply_dialogue
 from ..model.network import BlendModel, EmotionModel, EnsembleModel, head_logits
 from ..model.prior import apply_class_bias
-from ..files import atomic_write, check_output_dir
+from .features import compute_features
+from .meld import has_clips, load_split
+from .metrics import compute_metrics, per_class_text, write_confusion
 
 
 def split_features(model: EmotionModel, meld_dir: Path, split: str, cache_dir: Path | None, vad: str = "silero",

@@ -14,13 +14,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..model.encoders import resolve_encoder
-from .meld import MeldUtterance
+from ..errors import EmocliError
 from ..media.ffmpeg import decode_audio, probe, sample_frames
+from ..media.vad import voiced_mask
+from ..model.encoders import resolve_encoder
 from ..model.network import EmotionModel, UtteranceInput
 from ..text.segments import frame_times
-from ..errors import EmocliError
-from ..media.vad import voiced_mask
+from .meld import MeldUtterance
 
 
 def default_cache_dir() -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 import ftfy
 import pandas as pd
 
-from ..labels import LABELS
 from ..errors import UsageError
+from ..labels import LABELS
 from ..text.segments import dialogue_contexts
 
 #: split -> (annotation CSV, clip folder inside MELD.Raw)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..labels import LABELS
 from ..errors import UsageError
-from ..outputs.review import NOT_SPEECH
 from ..files import atomic_write, check_output_dir
+from ..labels import LABELS
+from ..outputs.review import NOT_SPEECH
 
 #: the columns a gold file's label may be in, in order of preference (a corrections CSV has both of the first)
 GOLD_COLUMNS = ("corrected", "gold", "label", "emotion")

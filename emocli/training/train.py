@@ -21,17 +21,15 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..labels import LABELS, MODALITIES
-from ..model.checkpoint import model_card, model_state, save_checkpoint
 from ..errors import EmocliError, UsageError
-from .metrics import compute_metrics
-from .features import compute_features
-from ..files import default_cache_dir
-from .meld import SENTIMENTS, MeldUtterance, has_clips, load_split
-from ..model.network import AudioConfig, EmotionModel, FusionConfig, VideoConfig, head_logits, make_config
-from ..files import atomic_write, check_output_dir
+from ..files import atomic_write, check_output_dir, default_cache_dir
+from ..labels import LABELS, MODALITIES
 from ..media.vad import VAD_METHODS
-
+from ..model.checkpoint import model_card, model_state, save_checkpoint
+from ..model.network import AudioConfig, EmotionModel, FusionConfig, VideoConfig, head_logits, make_config
+from .features import compute_features
+from .meld import SENTIMENTS, MeldUtterance, has_clips, load_split
+from .metrics import compute_metrics
 
 POOLINGS = ("mean", "utterance", "cls")
 CLASS_WEIGHTINGS = ("inverse", "sqrt", "none")
