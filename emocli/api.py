@@ -77,7 +77,7 @@ def annotate(paths: PathLike | Sequence[PathLike], subs: PathLike | None = None,
     `results`) when some videos of several fail.
     """
     from .pipeline.annotate import annotate as run
-    from .pipeline.jobs import AnnotateOptions, find_jobs
+    from .pipeline.jobs import AnnotateOptions, check_writable, find_jobs
 
     try:
         opts = AnnotateOptions(formats=[formats] if isinstance(formats, str) else list(formats),
@@ -94,6 +94,7 @@ def annotate(paths: PathLike | Sequence[PathLike], subs: PathLike | None = None,
     jobs = [job for target in targets
             for job in find_jobs(target, subs, opts.output_dir, opts.log if progress else None,
                                  subs_track=opts.subs_track)]
+    check_writable(jobs, lambda job: job.outputs(opts.formats, opts.plot), opts.overwrite)
     reader = None
     if isinstance(model, (str, Path, type(None))):  # the first video is read (and transcribed) while it loads
         from .pipeline.reading import Reader

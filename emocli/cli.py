@@ -182,7 +182,7 @@ def annotate(
 
       emocli annotate episode.mp4 -f json,srt,ass --color --plot --attention
     """
-    from .pipeline.jobs import AnnotateOptions, find_jobs
+    from .pipeline.jobs import AnnotateOptions, check_writable, find_jobs
     from .text.asr import asr_device
 
     options = AnnotateOptions(formats=formats, output_dir=output_dir, device=device, batch_size=batch_size,
@@ -192,6 +192,7 @@ def annotate(
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
                               face=face, progress=not quiet, defer_to_asr=True).validate()
     jobs = find_jobs(target, subs, output_dir, None if quiet else _say, subs_track=subs_track)
+    check_writable(jobs, lambda job: job.outputs(options.formats, options.plot), options.overwrite)
     reader = None
     if not ray_address:  # reading (and transcribing) the first video begins while PyTorch and the model load
         from .pipeline.reading import Reader
@@ -221,16 +222,21 @@ def annotate(
     if not quiet:
         for line in summary.video_lines(verbose):
             _say(line)
+    code = summary.exit_code
     if not single:
         from .outputs.review import write_run_index
 
-        index = write_run_index(jobs, options.formats, output_dir or target)
-        if index is not None and not quiet:
-            _say(f"review pages: {index}")
+        try:
+            index = write_run_index(jobs, options.formats, output_dir or target)
+            if index is not None and not quiet:
+                _say(f"review pages: {index}")
+        except OSError as exc:  # like any output that cannot be written: one line, and the summary all the same
+            _say(f"emocli: error: cannot write the review pages' index ({os_error_text(exc)})")
+            code = EXIT_INPUT_FAILED
         _say(summary.line())
         for outcome in summary.failed:
             _say(f"  failed: {outcome.message}")
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -254,13 +260,14 @@ def transcribe(
 
       emocli transcribe recordings/ -o transcripts/ -f srt,vtt
     """
-    from .pipeline.jobs import find_jobs
+    from .pipeline.jobs import check_writable, find_jobs, transcript_path
     from .pipeline.transcribe import transcribe_jobs, transcript_formats
     from .text.asr import check_language
 
     fmt = transcript_formats(formats)
     check_language(asr_model, language.lower())
     jobs = find_jobs(target, None, output_dir, None if quiet else _say, siblings=False)
+    check_writable(jobs, lambda job: [transcript_path(job).with_suffix(f".{f}") for f in fmt], overwrite)
     summary = transcribe_jobs(jobs, fmt, asr_model, device, language, overwrite, audio_track, progress=not quiet,
                               log=_say)
     if not quiet:

@@ -74,6 +74,17 @@ def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
     return path
 
 
+def can_create_files(folder: str | Path) -> OSError | None:
+    """Whether files can be made in an existing folder, tried for real (an empty temp file, removed at once):
+    permissions, a read-only file system or a full inode table all show, even for root. None when they can,
+    else the error."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return exc
+
+
 def remove_stale_temps(path: str | Path) -> None:
     """Delete the temp files of `path` that a run killed mid-write left behind (atomic_write names them)."""
     path = Path(path)
@@ -82,18 +93,31 @@ def remove_stale_temps(path: str | Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def _named(exc: OSError, path: Path) -> OSError:
+    """The error with the file it was about (a full disk's write error names none)."""
+    if exc.filename is None and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror or str(exc), str(path))
+    return exc
+
+
 def _write_temp(path: Path, data: str | bytes) -> Path:
-    """`data` in a new temp file beside `path` (named for remove_stale_temps), flushed to disk."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """`data` in a new temp file beside `path` (named for remove_stale_temps), flushed to disk; an OSError names
+    `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _named(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, FILE_MODE)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from None
         raise
     return Path(tmp)
 
@@ -108,6 +132,36 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_together(files: list[tuple[Path, str | bytes]]) -> list[Path]:
+    """Write files that belong together (one video's outputs) all or none: each goes to a temp file beside it
+    first, and only once every one is written are they renamed into place. A failure (a full disk) removes the
+    temp files and any file already renamed, and raises the OSError naming the file it was about."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            path = Path(path)
+            remove_stale_temps(path)
+            temps.append((_write_temp(path, data), path))
+    except BaseException:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+    placed: list[Path] = []
+    try:
+        for tmp, path in temps:
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException as exc:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        for path in placed:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _named(exc, temps[len(placed)][1]) from None
+        raise
+    return placed
 
 
 def figure_png(fig) -> bytes:

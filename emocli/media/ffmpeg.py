@@ -78,11 +78,24 @@ class MediaInfo:
     height: int = 0
 
 
+#: What ffmpeg's "cannot open the input" reasons mean to someone who gave emocli a file (ffmpeg reports some
+#: unrecognised files with a stray system error, "File exists")
+_OPEN_REASONS = {"File exists": "ffmpeg recognises no media format in it",
+                 "Invalid data found when processing input": "ffmpeg recognises no media format in it",
+                 "moov atom not found": "an MP4 without its index, as a download or copy cut short leaves it"}
+
+
 def _ffmpeg_error(path: Path, stderr: bytes | str) -> str:
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     detail = lines[-1] if lines else "unknown error"
     detail = detail.replace(str(path), path.name)
+    opening = re.match(r"Error opening input files?(?: [^:]*)?: (.*)", detail)
+    if opening or any(reason in text for reason in _OPEN_REASONS):
+        reason = opening.group(1).strip() if opening else detail
+        known = next((meaning for key, meaning in _OPEN_REASONS.items() if key in text), None)
+        return (f"cannot decode {path}: not a video or audio file ffmpeg can open ("
+                f"{known or reason}; ffmpeg said: {reason})")
     return f"cannot decode {path}: {detail}"
 
 
@@ -249,11 +262,13 @@ def sample_frames(path: str | Path, times_s: np.ndarray, size: int | tuple[int, 
                   ) -> np.ndarray | None:
     """Frames (uint8 [len(times), size, size, 3]) nearest to each absolute time, decoded in one ffmpeg pass.
 
-    Only [start_s, start_s + duration_s] is decoded. Returns None when the range holds no frame at all.
+    Only [start_s, start_s + duration_s] is decoded. A frame farther from its time than `frame_tolerance_s` does
+    not count (the nearest found one stands in for it); returns None when no time has a frame that near.
     """
-    return nearest_frames(np.asarray(times_s, dtype=np.float64),
-                          list(stream_frames(path, times_s, size, fps, start_s, duration_s,
-                                             letterbox=letterbox)))
+    times_s = np.asarray(times_s, dtype=np.float64)
+    decoded = list(stream_frames(path, times_s, size, fps, start_s, duration_s, letterbox=letterbox))
+    frames, found = frames_near(times_s, decoded, frame_tolerance_s(fps), len(times_s))
+    return frames[0] if frames is not None and found.any() else None
 
 
 def nearest_frames(times_s: np.ndarray, decoded: list[tuple[float, np.ndarray]]) -> np.ndarray | None:
@@ -263,6 +278,41 @@ def nearest_frames(times_s: np.ndarray, decoded: list[tuple[float, np.ndarray]])
     stamps = np.array([t for t, _ in decoded])
     nearest = np.abs(times_s[:, None] - stamps[None, :]).argmin(axis=1)
     return np.stack([decoded[i][1] for i in nearest])
+
+
+def frame_tolerance_s(fps: float) -> float:
+    """How far from its target time a decoded frame may lie and still stand for it: two frame intervals (half an
+    interval of rounding to the frame grid, plus a frame dropped or held by a variable frame rate), at least
+    0.2 s (about the shortest time in which a film's picture or a face's expression changes). A frame farther off
+    is not the picture at that time (a truncated file, or a picture stream that ends before the audio, decodes
+    nothing there, seconds away): the target counts as not decoded."""
+    return max(2.0 / max(fps, 1.0), 0.2)
+
+
+def frames_near(times_s: np.ndarray, decoded: list[tuple[float, np.ndarray]], max_gap_s: float,
+                per_item: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Frames for groups of `per_item` target times (one group per utterance): for each target the decoded frame
+    nearest to it if one lies within `max_gap_s`; a target without one takes the found frame of its own group
+    nearest to it (the picture it would have shown is unknown; a neighbouring one of the same utterance is the
+    best stand-in), and a group with none found gets zeros. Returns the frames [groups, per_item, h, w, 3] (None
+    when nothing was decoded) and which targets were found [groups, per_item]."""
+    times_s = np.asarray(times_s, dtype=np.float64)
+    groups = len(times_s) // per_item
+    found = np.zeros((groups, per_item), dtype=bool)
+    if not decoded:
+        return None, found
+    stamps = np.array([t for t, _ in decoded])
+    gap = np.abs(times_s[:, None] - stamps[None, :])
+    nearest = gap.argmin(axis=1)
+    found = (gap[np.arange(len(times_s)), nearest] <= max_gap_s).reshape(groups, per_item)
+    frames = np.zeros((groups, per_item, *decoded[0][1].shape), dtype=decoded[0][1].dtype)
+    for g in range(groups):
+        ok = np.flatnonzero(found[g])
+        for k in range(per_item):
+            source = k if found[g, k] else (ok[np.abs(ok - k).argmin()] if len(ok) else None)
+            if source is not None:
+                frames[g, k] = decoded[nearest[g * per_item + source]][1]
+    return frames, found
 
 
 def stream_frames(path: str | Path, times_s: np.ndarray, size: int | tuple[int, int], fps: float = DEFAULT_FPS,

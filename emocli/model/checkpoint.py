@@ -40,10 +40,11 @@ def load_model(ref: str | Path | None = None, device: str | torch.device = "cpu"
 
 
 def default_model_dir() -> Path | None:
-    """The model used without --model: $EMOCLI_MODEL, else weights/default, else None."""
+    """The model used without --model: $EMOCLI_MODEL (a folder, or a shipped model's name, as --model takes),
+    else weights/default, else None."""
     env = os.environ.get("EMOCLI_MODEL")
     if env:
-        return Path(env)
+        return resolve_model(env)
     candidate = WEIGHTS_DIR / DEFAULT_MODEL_NAME
     return candidate if (candidate / CONFIG_FILE).is_file() else None
 
@@ -80,7 +81,7 @@ def resolve_model(ref: str | Path) -> Path:
 
 def list_models(extra: list[Path] | None = None) -> list[dict]:
     """Installed checkpoints (weights/, $EMOCLI_MODEL and `extra` folders) with their modalities and scores."""
-    roots = [WEIGHTS_DIR] + ([Path(os.environ["EMOCLI_MODEL"])] if os.environ.get("EMOCLI_MODEL") else [])
+    roots = [WEIGHTS_DIR] + ([default_model_dir()] if os.environ.get("EMOCLI_MODEL") else [])
     for folder in extra or []:
         if not Path(folder).is_dir():
             raise UsageError(f"no such folder: {folder}")

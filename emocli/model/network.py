@@ -189,6 +189,7 @@ class UtteranceInput:
     voiced: np.ndarray | None = None  # bool per audio sample
     frames: np.ndarray | None = None  # uint8 [F, H, W, 3]
     face: object | None = None  # --face: a faces.FaceReading, reported beside the label, never a model input
+    missing: dict[str, str] = field(default_factory=dict)  # modality -> what of its media could not be decoded
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -54,8 +54,13 @@ def plot_path(video: Path, output_dir: Path, stem: str | None = None) -> Path:
 
 
 def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path:
-    """PNG: the emotion timeline (one lane per emotion, opacity = confidence; with --face a last lane of face
-    expressions, coloured by emotion) over a per-speaker bar chart."""
+    """`plot_figure`, saved as a PNG at `path`."""
+    return save_figure(plot_figure(result, max_speakers), path)
+
+
+def plot_figure(result: VideoResult, max_speakers: int = 10):
+    """The figure: the emotion timeline (one lane per emotion, opacity = confidence; with --face a last lane of
+    face expressions, coloured by emotion) over a per-speaker bar chart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,4 +113,4 @@ def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path
                    fontsize=11)
     bars.legend(handles=[Patch(color=EMOTION_COLORS[x], label=x) for x in LABELS], ncol=7, fontsize=9,
                 loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
-    return save_figure(fig, path)
+    return fig

@@ -37,6 +37,7 @@ class Prediction:
     source: str = "subtitles"  # where the text came from: subtitles, embedded track or asr
     asr: tuple[float, float] | None = None  # a transcribed row's (confidence, no-speech probability)
     face: object | None = None  # --face: a signals.faces.FaceReading (None: not looked at, e.g. a non-speech row)
+    missing: dict[str, str] = field(default_factory=dict)  # modality -> what of its media could not be decoded
 
     @property
     def labelled(self) -> bool:
@@ -61,7 +62,7 @@ class Prediction:
                 "asr_confidence": self.asr[0] if self.asr else None,
                 "no_speech_prob": self.asr[1] if self.asr else None,
                 "non_speech": self.non_speech or None, "removed": list(self.removed) or None,
-                "attention": self.attention, "face": self.face}
+                "attention": self.attention, "face": self.face, "media_missing": self.missing or None}
 
 
 def output_path(video: Path, output_dir: Path, extension: str, stem: str | None = None) -> Path:
@@ -91,6 +92,7 @@ class VideoResult:
     subtitles: dict = field(default_factory=dict)
     stem: str | None = None  # output file names: <stem>.emotions.<ext>; None: the video's stem
     faces: bool = False  # --face ran: the face columns and blocks are written
+    media_gaps: dict = field(default_factory=dict)  # how far the media decoded, where it stopped short (JSON)
 
     @property
     def labelled(self) -> list[Prediction]:

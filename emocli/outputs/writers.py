@@ -11,7 +11,7 @@ from pathlib import Path
 import pysrt
 
 from ..errors import UsageError
-from ..files import atomic_write, remove_stale_temps
+from ..files import atomic_write, remove_stale_temps, write_together
 from ..labels import EMOTION_COLORS, LABELS
 from .result import Prediction, VideoResult, group_cues, output_path, rounded
 from .review import render_page
@@ -28,10 +28,14 @@ class ResultWriter:
     def path(self, result: VideoResult, output_dir: Path) -> Path:
         return output_path(result.video, output_dir, self.extension, result.stem)
 
+    def content(self, result: VideoResult, path: Path) -> str:
+        """The file's text, for a file at `path` (the review page links the video relative to it)."""
+        return self.render(result)
+
     def write(self, result: VideoResult, output_dir: Path) -> Path:
         path = self.path(result, output_dir)
         remove_stale_temps(path)
-        return atomic_write(path, self.render(result))
+        return atomic_write(path, self.content(result, path))
 
 
 def _labelled(p: Prediction) -> str:
@@ -92,7 +96,7 @@ def _cell(value: object) -> object:
 
 
 #: JSON fields written only where they apply (a transcribed row's ASR scores, a non-speech reason, ...)
-_JSON_OPTIONAL = ("asr_confidence", "no_speech_prob", "non_speech", "removed", "attention")
+_JSON_OPTIONAL = ("asr_confidence", "no_speech_prob", "non_speech", "removed", "attention", "media_missing")
 
 
 class JsonWriter(ResultWriter):
@@ -118,7 +122,10 @@ class JsonWriter(ResultWriter):
                 item["face"] = r["face"].as_json() if r["face"] is not None else None
             utterances.append(item)
         doc = {"video": str(result.video), "duration": result.duration_s, "model": result.model,
-               "subtitles": result.subtitles, "utterances": utterances}
+               "subtitles": result.subtitles}
+        if result.media_gaps:
+            doc["media_gaps"] = result.media_gaps
+        doc["utterances"] = utterances
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -216,10 +223,8 @@ class HtmlWriter(ResultWriter):
 
     extension = "html"
 
-    def write(self, result: VideoResult, output_dir: Path) -> Path:
-        path = self.path(result, output_dir)
-        remove_stale_temps(path)
-        return atomic_write(path, render_page(result, path.parent))
+    def content(self, result: VideoResult, path: Path) -> str:
+        return render_page(result, path.parent)
 
     def render(self, result: VideoResult) -> str:  # as if the page sat beside the video
         return render_page(result, Path(result.video).parent)
@@ -241,6 +246,13 @@ def parse_formats(spec: str) -> list[str]:
     return [f for f in WRITERS if f in names]
 
 
-def write_outputs(result: VideoResult, formats: list[str], output_dir: Path, color: bool = False) -> list[Path]:
-    """Write every requested format for one video; returns the paths written."""
-    return [(SrtWriter(color) if f == "srt" else WRITERS[f]()).write(result, output_dir) for f in formats]
+def write_outputs(result: VideoResult, formats: list[str], output_dir: Path, color: bool = False,
+                  extra: list[tuple[Path, str | bytes]] = ()) -> list[Path]:
+    """Write every requested format for one video (and `extra` files, such as its plot) all or none
+    (files.write_together); returns the paths written."""
+    files = []
+    for f in formats:
+        writer = SrtWriter(color) if f == "srt" else WRITERS[f]()
+        path = writer.path(result, output_dir)
+        files.append((path, writer.content(result, path)))
+    return write_together(files + list(extra))

@@ -130,8 +130,35 @@ def video_result(state: VideoState, model: Model, model_info: dict, options: Ann
         from ..signals.faces import FACE_MODEL
 
         info = {**info, "face_model": FACE_MODEL}
-    return VideoResult(prep.job.video, prep.info.duration_s, info, order, prep.report.as_json(len(labelled)),
-                       prep.job.stem, options.face)
+    result = VideoResult(prep.job.video, prep.info.duration_s, info, order, prep.report.as_json(len(labelled)),
+                         prep.job.stem, options.face)
+    result.media_gaps, warning = media_gaps(prep, labelled)
+    if warning:
+        options.log(f"emocli: warning: {prep.job.video.name}: {warning}")
+    return result
+
+
+def media_gaps(prep: PreparedJob, labelled: list[Prediction]) -> tuple[dict, str | None]:
+    """Where the media stopped decoding short of utterances that needed it (a truncated file, a picture stream
+    that ends before the audio): the JSON's `media_gaps` block and one warning line, or ({}, None)."""
+    gaps, parts = {}, []
+    duration = f" of {prep.info.duration_s:.1f} s" if prep.info.duration_s else ""
+    for modality, stream, reached, unit in (("video", "video", prep.decoded.video_to_s, "frames"),
+                                            ("audio", "audio", prep.decoded.audio_to_s, "audio")):
+        rows = [p for p in labelled if modality in p.missing]
+        if not rows:
+            continue
+        none = sum(1 for p in rows if p.missing[modality].startswith("no "))
+        since = min(p.start_s for p in rows)
+        gaps[modality] = {"last_decoded_s": round(reached, 3) if reached is not None else None,
+                          "missing_from_s": round(since, 3), f"utterances_without_{unit}": none,
+                          "utterances_with_some_missing": len(rows) - none}
+        where = (f"{stream} decodes only to {reached:.1f} s{duration} (nothing from {since:.1f} s on)"
+                 if reached is not None else f"no {stream} could be decoded{duration}")
+        counts = [f"{none} utterance(s) without {unit}"] if none else []
+        counts += [f"{len(rows) - none} with some {unit} missing"] if len(rows) > none else []
+        parts.append(f"{where}: {', '.join(counts)} (masked; see media_missing in the JSON)")
+    return gaps, "; ".join(parts) or None
 
 
 def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info: dict | None = None,
@@ -166,11 +193,13 @@ def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info
         result = video_result(state, model, model_info, options)
         states[video] = VideoState(prep, ended=True, done=True)  # its rows are no longer held here
         try:
-            paths = write_outputs(result, options.formats, prep.job.output_dir, options.color)
+            extra = []
             if options.plot:
-                from ..outputs.report import plot_path, plot_result
+                from ..files import figure_png
+                from ..outputs.report import plot_figure, plot_path
 
-                paths.append(plot_result(result, plot_path(video, prep.job.output_dir, prep.job.stem)))
+                extra.append((plot_path(video, prep.job.output_dir, prep.job.stem), figure_png(plot_figure(result))))
+            paths = write_outputs(result, options.formats, prep.job.output_dir, options.color, extra)
         except OSError as exc:
             message = f"{video}: cannot write outputs ({os_error_text(exc)})"
             outcomes[video] = Outcome(video, "failed", message)
@@ -201,7 +230,7 @@ def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info
             state.labels[id(utt)] = Prediction(utt.index, utt.out_start_s, utt.out_end_s, utt.text, utt.speaker, p,
                                                used, a if options.attention else None, utt.position, utt.turn,
                                                utt.turns, None, utt.removed, state.prepared.report.source, utt.asr,
-                                               item.face)
+                                               item.face, item.missing)
         bar.update(len(todo))
         for video in list(states):
             if video not in outcomes:

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..media.ffmpeg import SAMPLE_RATE_HZ, decode_audio, nearest_frames, stream_frames
+from ..media.ffmpeg import SAMPLE_RATE_HZ, decode_audio, frame_tolerance_s, frames_near, stream_frames
 from ..media.vad import voiced_masks
 from ..model.network import EmotionModel, UtteranceInput
 from ..text.segments import Utterance, frame_times
@@ -105,6 +105,7 @@ def segment_audio(prep: PreparedJob, segment: list[Utterance], vad: str) -> dict
         audio = prep.audio[a:b]
     else:
         audio = decode_audio(prep.job.video, start_s, end_s - start_s, prep.audio_track)
+    prep.decoded.saw(audio_s=start_s + len(audio) / SAMPLE_RATE_HZ if len(audio) else None)
     where, pieces = [], []
     for k, u in enumerate(segment):
         a = int(round((u.start_s - start_s) * SAMPLE_RATE_HZ))
@@ -144,13 +145,13 @@ def decode_segment(prep: PreparedJob, model: EmotionModel, vad: str, segment: li
     audio_future = audio_pool.submit(segment_audio, prep, segment, vad) if want_audio else None
     n = cfg.video.frames if cfg.video is not None else FACE_FRAMES
 
-    def items(chunk: list[Utterance], frames: np.ndarray | None) -> Items:
+    def items(chunk: list[Utterance], frames: np.ndarray | None, found: np.ndarray | None) -> Items:
         audio = audio_future.result() if audio_future is not None else {}
         readings = None
-        if want_faces and frames is not None:
+        if want_faces and frames is not None and found.any():
             from ..signals.faces import read_faces
 
-            readings = read_faces(frames.reshape(-1, *frames.shape[2:]), n, model.device)
+            readings = read_faces(frames.reshape(-1, *frames.shape[2:]), n, model.device, found.reshape(-1))
             if want_video:
                 frames = _encoder_frames(frames.reshape(-1, *frames.shape[2:]), cfg.video.image_size,
                                          cfg.video.letterbox).reshape(
@@ -160,19 +161,28 @@ def decode_segment(prep: PreparedJob, model: EmotionModel, vad: str, segment: li
             item = UtteranceInput(text=u.text, context=u.context)
             if position[id(u)] in audio:
                 item.audio, item.voiced = audio[position[id(u)]]
-            if frames is not None and want_video:
+            elif want_audio:
+                item.missing["audio"] = "no audio decoded for it (past the end of the decodable audio)"
+            got = int(found[k].sum()) if found is not None else 0
+            if want_video or want_faces:
+                if got == 0:
+                    item.missing["video"] = "no frame decoded for it (past the end of the decodable video)"
+                elif got < n:
+                    item.missing["video"] = (f"{n - got} of its {n} frames not decoded (the nearest decoded frame "
+                                             f"of the utterance stands in)")
+            if frames is not None and want_video and got:
                 item.frames = frames[k]
             if want_faces:
-                item.face = readings[k] if readings is not None else None
+                item.face = readings[k] if readings is not None and got else None
             out.append((u, item))
         return out
 
     chunks = chunks_of(segment)
     if not want_video and not want_faces:
         for chunk in chunks:
-            emit(items(chunk, None))
+            emit(items(chunk, None, None))
         return
-    half = 0.5 / max(info.fps, 1.0)
+    tolerance_s = frame_tolerance_s(info.fps)
     targets = [np.array([t for u in chunk for t in frame_times(u.start_s, u.end_s, n)]) for chunk in chunks]
     start_s, end_s = _span(segment)
     if want_faces:  # one pass at the faces' size; the video encoder's frames are scaled from these
@@ -186,35 +196,34 @@ def decode_segment(prep: PreparedJob, model: EmotionModel, vad: str, segment: li
                            end_s - start_s + 1.0 / info.fps, threads, stop, letterbox)
     have: list[tuple[float, np.ndarray]] = []
     done_chunks = 0
-    ready: list[tuple[list[Utterance], np.ndarray | None]] = []  # chunks with their frames, waiting for audio
+    ready: list[tuple] = []  # chunks with their frames (and which were found), waiting for the audio
 
     def hand_on(wait_for_audio: bool) -> None:
         """Emit the chunks whose frames are in, once the segment's audio is: reading frames never waits for it."""
         if ready and (wait_for_audio or audio_future is None or audio_future.done()):
-            for chunk, frames in ready:
-                emit(items(chunk, frames))
+            for chunk, frames, found in ready:
+                emit(items(chunk, frames, found))
             ready.clear()
 
     def flush(upto_s: float | None) -> None:
         """Take every pending chunk whose last target lies before `upto_s` (None: all of them)."""
         nonlocal done_chunks, have
-        while done_chunks < len(chunks) and (upto_s is None or upto_s > targets[done_chunks].max() + half):
+        while done_chunks < len(chunks) and (upto_s is None or upto_s > targets[done_chunks].max() + tolerance_s):
             chunk = chunks[done_chunks]
             lo, hi = _span(chunk)
-            inside = [(t, f) for t, f in have if lo - half <= t <= hi + 1.0 / info.fps]
-            frames = nearest_frames(targets[done_chunks], inside)
-            if frames is not None:
-                frames = frames.reshape(len(chunk), n, *frames.shape[1:])
-            ready.append((chunk, frames))
+            inside = [(t, f) for t, f in have if lo - tolerance_s <= t <= hi + tolerance_s]
+            frames, found = frames_near(targets[done_chunks], inside, tolerance_s, n)
+            ready.append((chunk, frames, found))
             done_chunks += 1
             if done_chunks < len(chunks):  # frames before the next chunk are no longer needed
-                keep_from = chunks[done_chunks][0].start_s - half
+                keep_from = chunks[done_chunks][0].start_s - tolerance_s
                 have = [(t, f) for t, f in have if t >= keep_from]
         hand_on(False)
 
     for t, frame in stream:
         flush(t)
         have.append((t, frame))
+        prep.decoded.saw(video_s=t)
     if stop is None or not stop.is_set():
         flush(None)
         hand_on(True)

@@ -6,6 +6,7 @@ video while the model loads."""
 from __future__ import annotations
 
 import sys
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +16,14 @@ from tqdm import tqdm
 
 from ..device import check_device, check_precision
 from ..errors import UsageError
-from ..files import check_output_dir
+from ..files import can_create_files, check_output_dir
 from ..media.ffmpeg import MediaInfo, list_media
 from ..media.vad import VAD_METHODS
 from ..outputs.writers import WRITERS, output_path, parse_formats
 from ..text.asr import TRANSCRIBE_MODES, check_language
 from ..text.encoding import check_encoding
 from ..text.subtitles import Cue, SubtitleReport, find_subtitles
+from ..text.tracks import check_track_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,6 +84,8 @@ class AnnotateOptions:
             self.encoding = check_encoding(self.encoding)
         if self.transcribe not in TRANSCRIBE_MODES:
             raise UsageError(f"--transcribe must be one of {', '.join(TRANSCRIBE_MODES)}")
+        self.subs_track = check_track_spec("--subs-track", self.subs_track)
+        self.audio_track = check_track_spec("--audio-track", self.audio_track)
         self.language = (self.language or "en").lower()
         if self.transcribe != "never":
             check_language(self.asr_model, self.language)
@@ -153,8 +157,45 @@ def find_jobs(target: str | Path, subs: str | Path | None = None, output_dir: st
     return jobs
 
 
+def check_writable(jobs: list[Job], outputs: Callable[[Job], list[Path]], overwrite: bool = False) -> None:
+    """Before any work: every folder the run will write to takes files. `-o` was checked by find_jobs; this is
+    for writing next to each video (its folder may be read-only). A job whose outputs all exist already is
+    skipped without writing (unless `overwrite`), so its folder needs no access."""
+    tried: set[Path] = set()
+    for job in jobs:
+        wanted = outputs(job)
+        if not wanted or (not overwrite and all(p.is_file() for p in wanted)):
+            continue
+        folder = job.output_dir
+        if folder in tried or not folder.is_dir():
+            continue
+        tried.add(folder)
+        error = can_create_files(folder)
+        if error is not None:
+            raise UsageError(f"cannot write next to {job.video.name}: its folder {folder} takes no files "
+                             f"({error.strerror or error}); pass -o DIR to write the outputs elsewhere")
+
+
 def transcript_path(job: Job) -> Path:
     return job.output_dir / f"{job.stem or job.video.stem}.transcript.srt"
+
+
+@dataclass
+class DecodedSpan:
+    """How far a video's streams decoded: the last frame and the end of the last audio seen, in media seconds
+    (None: not decoded at all). Decoder threads report what they saw; a gap against the media's duration means a
+    truncated file or a stream that ends early, and the utterances beyond it are masked, not fed stale data."""
+
+    video_to_s: float | None = None
+    audio_to_s: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def saw(self, video_s: float | None = None, audio_s: float | None = None) -> None:
+        with self._lock:
+            if video_s is not None:
+                self.video_to_s = max(self.video_to_s or 0.0, video_s)
+            if audio_s is not None:
+                self.audio_to_s = max(self.audio_to_s or 0.0, audio_s)
 
 
 @dataclass
@@ -170,3 +211,4 @@ class PreparedJob:
     audio: np.ndarray | None = None  # the whole audio, when transcription decoded it (the audio branch reuses it)
     audio_track: int = 0  # the audio stream heard (the N of 0:a:N), by transcription and the audio branch
     streamed: bool = False  # utterances still arrive from a transcription (the report is final at the end)
+    decoded: DecodedSpan = field(default_factory=DecodedSpan)  # how far its streams decoded (decode.py says)

@@ -71,7 +71,7 @@ def prepare_job(job: Job, model: EmotionModel, options: AnnotateOptions | None =
 def prepare_source(src: Source, model: EmotionModel, options: AnnotateOptions) -> PreparedJob:
     """A read job (its whole text known) -> its utterances and the report of how its subtitles were read."""
     job, subs, kind, label, heard = src.job, src.subs, src.kind, src.label, src.heard
-    valid, report = validate_cues(subs.cues, src.info.duration_s, subs.unreadable)
+    valid, report = validate_cues(subs.cues, src.info.duration_s, subs.unreadable, subs.skipped)
     report.noted.update(subs.notes)
     report.file, report.source, report.format, report.encoding = src.where, kind, subs.format, subs.encoding
     if kind == "embedded track":

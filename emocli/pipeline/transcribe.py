@@ -9,6 +9,7 @@ from typing import Callable
 
 from ..errors import EXIT_INPUT_FAILED, EXIT_OK, EmocliError, UsageError
 from ..text.asr import asr_device, check_language, transcribe_media
+from ..text.tracks import check_track_spec
 from .jobs import Job
 
 TRANSCRIPT_FORMATS = ("srt", "vtt")
@@ -38,6 +39,7 @@ def transcribe_jobs(jobs: list[Job], formats: list[str], asr_model: str | None =
     """Transcribe each job's media; a single job's failure is raised, in a folder each is logged and counted."""
     language = language.lower()
     check_language(asr_model, language)
+    audio_track = check_track_spec("--audio-track", audio_track)
     dev = asr_device(device)  # the speech model alone: no PyTorch
     summary = TranscribeSummary()
     for job in jobs:

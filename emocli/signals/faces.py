@@ -403,13 +403,19 @@ class FaceReading:
                 "boxes": [[round(v, 1) for v in box] if box else None for box in self.boxes]}
 
 
-def read_faces(frames: np.ndarray, per_utterance: int, device: str | torch.device = "cpu") -> list[FaceReading]:
+def read_faces(frames: np.ndarray, per_utterance: int, device: str | torch.device = "cpu",
+               decoded: np.ndarray | None = None) -> list[FaceReading]:
     """(utterances x per_utterance, H, W, 3) uint8 frames -> one FaceReading per utterance: the largest face of
-    each frame, read by the expression net."""
+    each frame, read by the expression net. `decoded` (a bool per frame): only those frames are looked at (the
+    others were not decoded; they count as frames without a face)."""
     detector, reader = face_models(str(device))
-    largest: list[Face | None] = []
-    for a in range(0, len(frames), DETECT_BATCH):
-        largest += [faces[0] if faces else None for faces in detector(frames[a:a + DETECT_BATCH])]
+    keep = np.flatnonzero(decoded) if decoded is not None else np.arange(len(frames))
+    largest: list[Face | None] = [None] * len(frames)
+    for a in range(0, len(keep), DETECT_BATCH):
+        part = keep[a:a + DETECT_BATCH]
+        contiguous = part[-1] - part[0] + 1 == len(part)  # a view, not a copy, when nothing is skipped
+        for k, faces in zip(part, detector(frames[part[0]:part[-1] + 1] if contiguous else frames[part])):
+            largest[k] = faces[0] if faces else None
     pairs = [(k, face) for k, face in enumerate(largest) if face is not None]
     probs, _ = reader(frames, pairs)
     by_frame = {k: p for (k, _), p in zip(pairs, probs)}

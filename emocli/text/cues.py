@@ -22,7 +22,7 @@ _ASS_TAG = re.compile(r"\{[^}]*\}")
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(?::\d{2})?[.,]\d{1,3}>")
-_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")  # zero width, bidi controls
+_INVISIBLE = re.compile("[\x00\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")  # NUL, zero width, bidi
 _SPEAKER = re.compile(r"^\s*([A-Z][A-Za-z0-9.'\-]*(?: [A-Z][A-Za-z0-9.'\-]*){0,2})\s*:\s+(\S.*)$", re.DOTALL)
 
 
@@ -226,8 +226,9 @@ FLASH_S = 0.05
 
 
 def collapse_rolling(bodies: list[str], durations: list[float]) -> tuple[list[str | None], int]:
-    """Rolling auto-captions (YouTube's): each cue shows the line before it again above its new line, and a
-    flash cue (about 10 ms) shows the new line once more. Returns the bodies with the carried-over lines
+    """Rolling auto-captions (YouTube's): each cue shows the line before it again above its new line, a flash
+    cue (about 10 ms) shows the new line once more, and the file may end with a cue that shows the last phrase
+    alone again, for a second or two. Returns the bodies with the carried-over lines
     removed (None for a flash cue that only repeats), and how many cues were changed or dropped.
 
     A file is rolling when at least a third of its cues (and at least 2) carry the line before over above new
@@ -245,6 +246,8 @@ def collapse_rolling(bodies: list[str], durations: list[float]) -> tuple[list[st
             fresh.pop(0)
         if fresh and fresh[0] in previous and (duration < FLASH_S or len(current) > 1):
             fresh.pop(0)
+        if len(current) == 1 and previous and current[0] == previous[-1]:
+            fresh = []  # only shows again the line the cue before ended on (YouTube's last phrase, 1-2 s long)
         if current:
             previous = current
         if not fresh:

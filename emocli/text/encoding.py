@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import EmocliError, UsageError
 
@@ -63,6 +63,7 @@ class DecodedText:
     encoding: str
     confident: bool
     bom: bool = False
+    nuls_dropped: int = 0  # stray NUL characters taken out (padding or debris of a broken tool)
 
     def describe(self) -> str:
         return self.encoding if self.confident else f"{self.encoding} (guessed)"
@@ -76,7 +77,7 @@ def decode_subtitle_bytes(raw: bytes, name: str = "subtitles", encoding: str | N
     """Decode subtitle bytes; raises only EmocliError (UsageError for an unknown `encoding`).
 
     Order: `encoding` if given (strict); a BOM (UTF-32 before UTF-16: FF FE 00 00 starts with FF FE); UTF-32 and
-    UTF-16 without a BOM by their NUL pattern; NULs or many control bytes otherwise mean binary data; strict UTF-8
+    UTF-16 without a BOM by their NUL pattern; many control bytes otherwise mean binary data; strict UTF-8
     (so pure ASCII is UTF-8); else a legacy code page. charset-normalizer lists the LEGACY_CODEPAGES readings that
     are not a mess; each distinct reading is scored by (py3langid's probability that its language is one its code
     page serves) minus (the share of its non-ASCII words that look broken: mixed scripts, a capital after a small
@@ -85,7 +86,14 @@ def decode_subtitle_bytes(raw: bytes, name: str = "subtitles", encoding: str | N
     its chaos. The best reading is confident when it scores at least CONFIDENT_SCORE and beats every other reading by
     CONFIDENT_MARGIN (CONFIDENT_MARGIN_SHORT under SHORT_LETTERS letters); otherwise confident=False. Only when nothing reads cleanly is the
     text decoded as cp1252 with replacement characters (confident=False).
+
+    Stray NULs (a file padded with them, or a few inside it, as broken tools leave) are taken out of the text
+    and counted (`nuls_dropped`); a file where they are more than a few (MAX_STRAY_NULS) is binary data.
     """
+    return _without_nuls(_decode(raw, name, encoding), name)
+
+
+def _decode(raw: bytes, name: str, encoding: str | None) -> DecodedText:
     if encoding is not None:
         return _forced(raw, encoding, name)
     for bom, codec in _BOMS:
@@ -104,13 +112,17 @@ def decode_subtitle_bytes(raw: bytes, name: str = "subtitles", encoding: str | N
             return DecodedText(_strict(raw, "utf-16-le", name), "utf-16-le", True)
         if even_nuls > 0.3 and odd_nuls < 0.05:
             return DecodedText(_strict(raw, "utf-16-be", name), "utf-16-be", True)
-    if b"\x00" in raw or _control_bytes(raw) > max(8, len(raw) // 100):
+    core = raw.strip(b"\x00")  # NUL padding at either end
+    nuls = raw.count(0)
+    if (nuls and not core.strip()) or _control_bytes(core) > max(8, len(core) // 100) \
+            or core.count(0) > _stray_nuls(core):
         raise EmocliError(f"{name}: binary data, not a subtitle file")
+    raw = raw.replace(b"\x00", b"") if nuls else raw  # before guessing a code page, which NULs would confuse
     try:
-        return DecodedText(raw.decode("utf-8"), "utf-8", True)
+        decoded = DecodedText(raw.decode("utf-8"), "utf-8", True)
     except UnicodeDecodeError:
-        pass
-    return _guess_legacy(raw)
+        decoded = _guess_legacy(raw)
+    return replace(decoded, nuls_dropped=nuls) if nuls else decoded
 
 
 def check_encoding(encoding: str) -> str:
@@ -138,7 +150,8 @@ def _forced(raw: bytes, encoding: str, name: str) -> DecodedText:
         raise EmocliError(f"{name}: not valid {codec} text ({exc})") from None
     bom = text.startswith("\ufeff")
     text = text[1:] if bom else text
-    if sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f") > max(8, len(text) // 100):
+    core = text.strip("\x00")
+    if sum(1 for ch in core if ord(ch) < 32 and ch not in "\t\n\r\f\x00") > max(8, len(core) // 100):
         raise EmocliError(f"{name}: binary data, not a subtitle file")
     return DecodedText(text, codec, True, bom=bom)
 
@@ -164,7 +177,29 @@ def _utf32_without_bom(raw: bytes) -> str | None:
 
 
 def _control_bytes(raw: bytes) -> int:
-    return sum(raw.count(byte) for byte in range(32) if byte not in b"\t\n\r\f")
+    """Control bytes other than whitespace and NUL (NULs are judged apart: see MAX_STRAY_NULS)."""
+    return sum(raw.count(byte) for byte in range(1, 32) if byte not in b"\t\n\r\f")
+
+
+#: NULs inside a text file (not at its ends) that are dropped as debris rather than taken as binary data: a few,
+#: or one per thousand characters. Padding at either end is dropped whatever its length.
+MAX_STRAY_NULS = 16
+
+
+def _stray_nuls(text: bytes | str) -> int:
+    return max(MAX_STRAY_NULS, len(text) // 1000)
+
+
+def _without_nuls(decoded: DecodedText, name: str) -> DecodedText:
+    """The text with its NULs taken out and counted; binary data when there are more than a few inside it."""
+    text = decoded.text
+    count = text.count("\x00")
+    if not count:
+        return decoded
+    core = text.strip("\x00")
+    if not core.strip() or core.count("\x00") > _stray_nuls(core):
+        raise EmocliError(f"{name}: binary data, not a subtitle file")
+    return replace(decoded, text=text.replace("\x00", ""), nuls_dropped=count)
 
 
 # --- legacy code pages -----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Subtitle files -> cues: formats (SRT, WebVTT, ASS/SSA), encodings, cue numbers, validation, sibling files.
 
 Reading keeps each cue's own number (SRT) or identifier (WebVTT) as its `index`; cleaning the text (markup,
-sound descriptions, credits, two-speaker lines) is cues.py's; decoding the bytes is textcodec.py's.
+sound descriptions, credits, two-speaker lines) is cues.py's; decoding the bytes is encoding.py's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from .encoding import DecodedText, decode_subtitle_bytes
 SUBTITLE_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
 #: A cue shorter than this (seconds) carries no usable audio or frames; it is counted as zero-length.
 MIN_CUE_S = 0.01
+#: A cue longer than this (characters) is not a subtitle: a subtitle shows two lines of about 42 characters, a
+#: transcript's utterance (at most 30 s of speech) stays under about 600, and the model reads 128 tokens (about
+#: 500 characters). Such a cue (a broken file's whole text in one block, or garbage) is skipped before cleaning,
+#: so it costs neither time nor memory, and counted with its reason.
+MAX_CUE_CHARS = 2000
+TOO_LONG = f"longer than {MAX_CUE_CHARS:,} characters (not a subtitle)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class SubtitleFile:
     format: str = "srt"
     encoding: DecodedText | None = None
     notes: Counter = field(default_factory=Counter)  # repairs made while reading (reason -> cues)
+    skipped: Counter = field(default_factory=Counter)  # cues dropped while reading (reason -> cues)
 
 
 @dataclass
@@ -133,6 +140,10 @@ class _RawCue:
 
 _TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[,.](\d{1,3})$|(\d+):(\d{1,2}):(\d{1,2}):(\d{1,3})$")
 _TIMING = re.compile(r"^\s*(\d[\d:.,]*)\s*-->\s*(\d[\d:.,]*)(?:\s|$)")
+#: The arrow mistyped (`->`, `-- >`, `—>`, `=>`, `→`): read when both times around it are whole timestamps.
+_MISTYPED_TIMING = re.compile(r"^\s*(\d[\d:.,]*)\s*(?:-{1,3}\s*>|[\u2012-\u2015\u2212]+-?\s*>|=+>|\u2192)\s*"
+                              r"(\d[\d:.,]*)\s*$")
+MISTYPED_ARROW = "with a mistyped timing arrow (read)"
 
 
 def parse_time(stamp: str) -> float | None:
@@ -147,21 +158,32 @@ def parse_time(stamp: str) -> float | None:
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000.0
 
 
-def _timed_blocks(text: str, vtt: bool) -> tuple[list[tuple[str | None, str, str, list[str]]], int]:
-    """(identifier line, start stamp, end stamp, text lines) for every timing line, and the number of lines
-    that hold `-->` but no readable timing. A cue's text runs to the first empty line (WebVTT: a line with only
-    spaces does not end a cue, an auto-caption habit) or to the next timing line (SRT files that lost a blank
-    line); its identifier is the line just before its timing (SRT: only a number)."""
+def _timing(line: str) -> tuple[str, str, bool] | None:
+    """A timing line's two stamps, and whether its arrow was mistyped; None for any other line."""
+    if "-->" in line:
+        match = _TIMING.match(line)
+        return (match.group(1), match.group(2), False) if match else None
+    match = _MISTYPED_TIMING.match(line)
+    if match and parse_time(match.group(1)) is not None and parse_time(match.group(2)) is not None:
+        return match.group(1), match.group(2), True
+    return None
+
+
+def _timed_blocks(text: str, vtt: bool) -> tuple[list[tuple[str | None, str, str, list[str]]], int, int]:
+    """(identifier line, start stamp, end stamp, text lines) for every timing line, the number of lines that
+    hold `-->` but no readable timing, and the number read past a mistyped arrow. A cue's text runs to the first
+    empty line (WebVTT: a line with only spaces does not end a cue, an auto-caption habit) or to the next timing
+    line (SRT files that lost a blank line); its identifier is the line just before its timing (SRT: only a
+    number)."""
     lines = text.split("\n")
     timings = []
-    broken = 0
+    broken = mistyped = 0
     for i, line in enumerate(lines):
-        if "-->" not in line:
-            continue
-        match = _TIMING.match(line)
-        if match:
-            timings.append((i, match.group(1), match.group(2)))
-        else:
+        timing = _timing(line)
+        if timing is not None:
+            timings.append((i, timing[0], timing[1]))
+            mistyped += timing[2]
+        elif "-->" in line:
             broken += 1
 
     def ends(line: str) -> bool:
@@ -186,7 +208,7 @@ def _timed_blocks(text: str, vtt: bool) -> tuple[list[tuple[str | None, str, str
                 break
             body.append(line)
         blocks.append((identifier(i), start, end, body))
-    return blocks, broken
+    return blocks, broken, mistyped
 
 
 def _cue_number(ident: str | None, position: int) -> int | str:
@@ -195,8 +217,8 @@ def _cue_number(ident: str | None, position: int) -> int | str:
     return int(ident) if ident.isdigit() else ident
 
 
-def _parse_srt(text: str) -> tuple[list[_RawCue], int]:
-    blocks, broken = _timed_blocks(text, vtt=False)
+def _parse_srt(text: str) -> tuple[list[_RawCue], int, int]:
+    blocks, broken, mistyped = _timed_blocks(text, vtt=False)
     canonical, numbers, unreadable = [], [], broken
     for position, (ident, start, end, body) in enumerate(blocks, start=1):
         start_s, end_s = parse_time(start), parse_time(end)
@@ -212,11 +234,11 @@ def _parse_srt(text: str) -> tuple[list[_RawCue], int]:
         raise EmocliError(f"unreadable SRT ({type(exc).__name__}: {exc})") from None
     cues = [_RawCue(numbers[item.index - 1], item.start.ordinal / 1000.0, item.end.ordinal / 1000.0,
                     item.text or "") for item in items if 0 < item.index <= len(numbers)]
-    return cues, unreadable + len(canonical) - len(cues)
+    return cues, unreadable + len(canonical) - len(cues), mistyped
 
 
-def _parse_vtt(text: str) -> tuple[list[_RawCue], int]:
-    blocks, unreadable = _timed_blocks(text, vtt=True)
+def _parse_vtt(text: str) -> tuple[list[_RawCue], int, int]:
+    blocks, unreadable, mistyped = _timed_blocks(text, vtt=True)
     cues = []
     for position, (ident, start, end, body) in enumerate(blocks, start=1):
         start_s, end_s = parse_time(start), parse_time(end)
@@ -224,7 +246,7 @@ def _parse_vtt(text: str) -> tuple[list[_RawCue], int]:
             unreadable += 1
             continue
         cues.append(_RawCue(_cue_number(ident, position), start_s, end_s, "\n".join(body)))
-    return cues, unreadable
+    return cues, unreadable, mistyped
 
 
 #: The Events columns of an ASS file without a Format line (v4+); SSA (v4) names Layer `Marked`.
@@ -244,7 +266,7 @@ def _ass_seconds(stamp: str) -> float | None:
     return int(h) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")[:3]) / 1000.0
 
 
-def _parse_ass(text: str) -> tuple[list[_RawCue], int]:
+def _parse_ass(text: str) -> tuple[list[_RawCue], int, int]:
     """ASS/SSA: the Dialogue lines of [Events], their columns named by its Format line; Comment lines ignored.
     A cue's index is its position among the Dialogue lines."""
     section, columns = "", _ASS_DEFAULT_FORMAT
@@ -273,7 +295,7 @@ def _parse_ass(text: str) -> tuple[list[_RawCue], int]:
         speaker = (record.get("name") or record.get("actor") or "").strip() or None
         cues.append(_RawCue(position, start_s, end_s, record["text"], speaker,
                             (record.get("style") or "").strip() or None))
-    return cues, unreadable
+    return cues, unreadable, 0
 
 
 _UNSUPPORTED = (  # (pattern on the text's start, what it is)
@@ -317,8 +339,15 @@ def parse_subtitles(text: str, fmt: str | None = None, keep_sound_cues: bool = F
     next one (both counted in `notes`)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     fmt = fmt or detect_format(text)
-    raw, unreadable = _PARSERS[fmt](text)
+    raw, unreadable, mistyped = _PARSERS[fmt](text)
     notes: Counter = Counter()
+    skipped: Counter = Counter()
+    if mistyped:
+        notes[MISTYPED_ARROW] += mistyped
+    too_long = sum(1 for r in raw if len(r.body) > MAX_CUE_CHARS)
+    if too_long:  # before any cleaning: such a text is never looked at again
+        skipped[TOO_LONG] += too_long
+        raw = [r for r in raw if len(r.body) <= MAX_CUE_CHARS]
     bodies, collapsed = collapse_rolling([r.body for r in raw], [r.end_s - r.start_s for r in raw])
     if collapsed:
         notes["rolling auto-caption repeats collapsed"] += collapsed
@@ -339,7 +368,7 @@ def parse_subtitles(text: str, fmt: str | None = None, keep_sound_cues: bool = F
         speaker = turns[0].speaker if turns else r.speaker
         cues.append(Cue(r.index, start_s, end_s, clean.text, speaker, None, position,
                         turns if len(turns) > 1 else (), clean.non_speech, clean.removed))
-    return SubtitleFile(cues, unreadable, fmt, None, notes)
+    return SubtitleFile(cues, unreadable, fmt, None, notes, skipped)
 
 
 _IMAGE_MAGIC = ((b"PG", "a PGS (Blu-ray) image subtitle file"), (b"\x00\x00\x01\xba", "a VobSub (DVD) image "
@@ -367,23 +396,28 @@ def read_subtitles(path: str | Path, encoding: str | None = None, keep_sound_cue
         raise EmocliError(f"{path}: {exc.message}") from None
     parsed = parse_subtitles(decoded.text, fmt, keep_sound_cues)
     parsed.encoding = decoded
+    if decoded.nuls_dropped:
+        parsed.notes["NUL bytes dropped (the file was padded or cut by a broken tool)"] += decoded.nuls_dropped
     return parsed
 
 
 # --- validation -----------------------------------------------------------------------------------------------
 
 
-def validate_cues(cues: list[Cue], duration_s: float | None, unreadable: int = 0) -> tuple[list[Cue], SubtitleReport]:
+def validate_cues(cues: list[Cue], duration_s: float | None, unreadable: int = 0,
+                  skipped: Counter | None = None) -> tuple[list[Cue], SubtitleReport]:
     """Keep the cues that can be annotated (and the non-speech ones, which the outputs list unlabelled), sorted
-    by start; count every skipped or unusual cue by reason.
+    by start; count every skipped or unusual cue by reason (`unreadable` and `skipped`: the blocks reading
+    dropped already).
 
     Times are clipped to [0, duration] for decoding (a clipped cue keeps its own end time in `shown_end_s`, for
     the outputs); a cue that starts at or past the end of the media is skipped.
     Overlapping and out-of-order cues are kept (two speakers may talk at once) and only counted.
     """
-    report = SubtitleReport(total=len(cues) + unreadable)
+    report = SubtitleReport(total=len(cues) + unreadable + sum((skipped or {}).values()))
     if unreadable:
         report.skipped["with unreadable timing"] += unreadable
+    report.skipped.update(skipped or {})
     valid: list[Cue] = []
     for cue in cues:
         start_s, end_s = max(0.0, cue.start_s), cue.end_s

@@ -56,6 +56,21 @@ def language_key(language: str | None) -> str | None:
     return _LANGUAGE_KEY.get(tag) or _LANGUAGE_KEY.get(base) or tag
 
 
+def check_track_spec(option: str, spec: str | None) -> str | None:
+    """A --subs-track / --audio-track value, checked before any work: a track number from 0, or a language
+    (en, fre, French, fr-CA). A negative number or a word that names no language is a usage error."""
+    if spec is None:
+        return None
+    value = str(spec).strip()
+    if re.fullmatch(r"[+-]?\d+", value):
+        if not value.isdigit():
+            raise UsageError(f"{option} {spec}: tracks are numbered from 0 (or name a language, e.g. en)")
+        return value
+    if not re.fullmatch(r"[A-Za-z][A-Za-z_-]*", value) or language_key(value) is None:
+        raise UsageError(f"{option} {spec!r}: give a track number from 0, or a language (en, fre, French)")
+    return value
+
+
 @dataclass(frozen=True)
 class SubtitleTrack:
     """One subtitle stream of a media file, as `ffmpeg -i` lists it."""

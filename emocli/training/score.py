@@ -115,6 +115,14 @@ def read_pair(predictions: str | Path, gold: str | Path, label_column: str | Non
     pred_keys, gold_keys = _keys(pred, use_turn), _keys(truth, use_turn)
     if len(set(pred_keys)) < len(pred_keys):
         raise UsageError(f"{pred_path}: rows share an index: match by time instead (drop the index column)")
+    first_row: dict = {}
+    for row, key in enumerate(gold_keys, start=2):  # row numbers as a spreadsheet shows them (1: the header)
+        if key in first_row:
+            what = f"index {key[0]}" + (f", turn {key[1]}" if use_turn else "") if "index" in truth \
+                else f"{key[0]}-{key[1]} s"
+            raise UsageError(f"{gold_path}: row {row} repeats row {first_row[key]} ({what}): each cue may be "
+                             f"labelled once; remove the duplicate rows")
+        first_row[key] = row
     where = {key: i for i, key in enumerate(pred_keys)}
 
     reviewed = gold_labels != ""
