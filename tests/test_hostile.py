@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from conftest import SIX_CUES, season
 from emocli.cli import app
 from emocli.media.ffmpeg import ffmpeg_exe
-from emocli.synth import make_media, write_srt
+from emocli.synth import write_srt
 from emocli.text.subtitles import MAX_CUE_CHARS, parse_subtitles, read_subtitles
 
 runner = CliRunner()
