@@ -57,7 +57,8 @@ def corpus(tmp_path_factory) -> Path:
         "1\n00:00:01,000 --> 00:00:00,500\nNegative.\n\n2\n00:00:00,100 --> 00:00:01,500\nA.\n\n"
         "3\n00:00:00,800 --> 00:00:02,000\nOverlaps A.\n")
     write_srt(subs / "tenthousand.srt", [(i * 0.013, i * 0.013 + 0.011, f"line {i}") for i in range(10_000)])
-    write_srt(subs / "bigcue.srt", [(0.1, 1.5, "word " * 10_000)])  # a 50 KB cue
+    write_srt(subs / "bigcue.srt", [(0.1, 1.5, "word " * 390)])  # a 1,950-character cue: the longest read
+    write_srt(subs / "hugecue.srt", [(0.1, 1.5, "word " * 10_000)])  # a 50 KB cue: no subtitle is that long
     (subs / "only_tags.srt").write_text("1\n00:00:00,100 --> 00:00:00,900\n<i></i>{\\an8}\n\n2\n00:00:01,000 --> "
                                         "00:00:01,800\n<b> </b>\n")
     (subs / "windows.srt").write_bytes(srt.replace("\n", "\r\n").encode())
@@ -90,6 +91,7 @@ CASES = [
     ("good.mp4", "subs/negative_overlap.srt", "text", 2, None, 0),
     ("long.wav", "subs/tenthousand.srt", "text", 10_000, None, 0),
     ("good.mp4", "subs/bigcue.srt", "text", 1, None, 0),
+    ("good.mp4", "subs/hugecue.srt", "text", None, "1 longer than 2,000 characters (not a subtitle)", 1),
     ("good.mp4", "subs/only_tags.srt", "text", None, "no usable cues", 1),
     ("good.mp4", "subs/windows.srt", "text", 2, None, 0),
     ("good.mp4", "subs/oldmac.srt", "text", 2, None, 0),
