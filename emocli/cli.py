@@ -122,6 +122,10 @@ Meld = Annotated[Path, typer.Option("--meld", help="Folder with MELD's CSVs (and
 Cache = Annotated[Optional[Path], typer.Option("--cache", help="Embedding cache folder. Default: ~/.cache/emocli "
                                                "or $EMOCLI_CACHE.")]
 Out = Annotated[Path, typer.Option("--out", help="Checkpoint directory to write.")]
+VoiceOption = Annotated[bool, typer.Option(
+    "--voice", help="Also read the emotion in each utterance's voice (Whisper tiny.en's encoder and a head trained "
+    "on acted speech, RAVDESS), as voice_emotion and voice_confidence beside the model's emotion (never mixed into "
+    "it); empty where there is no voice.")]
 Notes = Annotated[Optional[list[str]], typer.Option("--note", help="A line for the model card (repeatable).")]
 
 
@@ -159,6 +163,16 @@ def annotate(
                               "largest face per frame (MTCNN), its expression (mini-Xception, FER2013) averaged, "
                               "as face_emotion, face_confidence and face_frames beside the model's emotion "
                               "(never mixed into it)."),
+    voice: VoiceOption = False,
+    diarize: bool = typer.Option(False, "--diarize", help="Find who speaks by voice where the subtitles name no "
+                                 "one: utterances grouped into speakers (SPEAKER_00, ...; a group with named cues "
+                                 "takes their name), with a speaker_source column (subtitles or voice)."),
+    num_speakers: Optional[int] = typer.Option(None, "--num-speakers", help="With --diarize: how many speakers "
+                                               "there are, when you know it.", show_default=False),
+    min_speakers: Optional[int] = typer.Option(None, "--min-speakers", help="With --diarize: at least this many.",
+                                               show_default=False),
+    max_speakers: Optional[int] = typer.Option(None, "--max-speakers", help="With --diarize: at most this many "
+                                               "(default 8).", show_default=False),
     attention: bool = typer.Option(False, "--attention", help="Write each utterance's attention weights in the "
                                    "JSON (which modality attended to which, and the weight of each frame)."),
     color: bool = typer.Option(False, "--color", help="SRT: colour each cue by emotion (<font color>)."),
@@ -190,7 +204,9 @@ def annotate(
                               keep_sound_cues=keep_sound_cues, subs_track=subs_track, transcribe=transcribe,
                               asr_model=asr_model, language=language, audio_track=audio_track,
                               overwrite=overwrite, vad=vad, attention=attention, color=color, plot=plot,
-                              face=face, progress=not quiet, defer_to_asr=True).validate()
+                              face=face, voice=voice, diarize=diarize, num_speakers=num_speakers,
+                              min_speakers=min_speakers, max_speakers=max_speakers, progress=not quiet,
+                              defer_to_asr=True).validate()
     jobs = find_jobs(target, subs, output_dir, None if quiet else _say, subs_track=subs_track)
     check_writable(jobs, lambda job: job.outputs(options.formats, options.plot), options.overwrite)
     reader = None

@@ -18,6 +18,7 @@ measured nothing on MELD dev (training/results/selection.md, section 10), so no 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -90,19 +91,36 @@ def check_dialogue(layer, where: str) -> None:
                          f"'bias' ({len(LABELS)} numbers)")
 
 
+#: With speakers found by voice, the share of utterances without voice (unassigned) the stage still runs with, all
+#: read as one speaker: on MELD dev, merging speakers costs the stage little (all of a dialogue's speakers merged
+#: into one: +0.002 of its +0.010), splitting them costs more (training/results/dialogue-speaker-errors.md).
+MAX_UNASSIGNED = 0.2
+UNASSIGNED = "(unassigned)"
+
+
 def read_in_dialogue(rows: list, layer: dict) -> str:
-    """annotate: apply the stage to one file's rows (writers.Prediction, in the file's order; the unlabelled
-    non-speech ones are skipped), replacing their probabilities, when every labelled row names its speaker.
-    Returns what happened, for the output JSON."""
+    """annotate: apply the stage to one file's rows (outputs.result.Prediction, in the file's order; the
+    unlabelled non-speech ones are skipped), replacing their probabilities, when every labelled row has a speaker:
+    named by the subtitles, or found by voice (--diarize; then up to MAX_UNASSIGNED of them may have none, read
+    as one speaker). Returns what happened, for the output JSON: which speakers the stage used."""
     spoken = [r for r in rows if r.labelled]
     if not spoken:
         return "not applied: no labelled utterances"
+    sources = Counter(getattr(r, "speaker_source", None) for r in spoken if r.speaker)
     unknown = unknown_speakers([r.speaker for r in spoken])
-    if unknown:
-        return (f"not applied: {unknown} of {len(spoken)} utterances name no speaker (it needs \"NAME:\" "
-                "prefixes, WebVTT voices or ASS names on every cue)")
-    probs = apply_dialogue(np.stack([r.probabilities for r in spoken]), [0] * len(spoken),
-                           [r.speaker for r in spoken], layer)
+    by_voice = sources.get("voice", 0)
+    if unknown and not (by_voice and unknown <= MAX_UNASSIGNED * len(spoken)):
+        why = (f"{unknown} of {len(spoken)} utterances have no speaker, more than {MAX_UNASSIGNED:.0%} (they "
+               f"have no voice to find it by)" if by_voice else
+               f"{unknown} of {len(spoken)} utterances name no speaker (it needs \"NAME:\" prefixes, WebVTT "
+               f"voices or ASS names on every cue, or --diarize)")
+        return f"not applied: {why}"
+    speakers = [r.speaker if r.speaker else UNASSIGNED for r in spoken]
+    probs = apply_dialogue(np.stack([r.probabilities for r in spoken]), [0] * len(spoken), speakers, layer)
     for r, p in zip(spoken, probs):
         r.probabilities = p
-    return f"applied to {len(spoken)} utterances"
+    if not by_voice:
+        return f"applied to {len(spoken)} utterances"
+    used = [f"{sources.get('subtitles', 0)} named by the subtitles", f"{by_voice} found by voice"]
+    used += [f"{unknown} without voice, read as one speaker"] if unknown else []
+    return f"applied to {len(spoken)} utterances (speakers: {', '.join(used)})"

