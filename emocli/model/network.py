@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..labels import LABELS, MODALITIES
-from .encoders import AudioEncoder, TextEncoder, VideoEncoder
+from .encoders import WHISPER_ALIASES, AudioEncoder, TextEncoder, VideoEncoder, WhisperAudioEncoder
 from .prior import apply_class_bias
 
 FORMAT_VERSION = 1
@@ -36,6 +36,7 @@ class AudioConfig:
     encoder: str = "facebook/wav2vec2-base"
     dim: int = 768
     max_seconds: float = 20.0
+    layers: int = 1  # hidden states the encoder gives per utterance (whisper-tiny: 6, weighed by the head)
 
 
 @dataclass
@@ -142,6 +143,9 @@ class FusionHead(nn.Module):
                    "video": 2 * fc.lstm_hidden}
         self.project = nn.ModuleDict({m: nn.Sequential(nn.Linear(in_dims[m], h), nn.LayerNorm(h), nn.GELU())
                                       for m in self.modalities})
+        # an audio encoder that gives several hidden states: a learned weighted sum of them (softmax weights)
+        layers = config.audio.layers if config.audio else 1
+        self.audio_layers = nn.Parameter(torch.zeros(layers)) if layers > 1 else None
         self.cross = nn.ModuleDict({m: nn.MultiheadAttention(h, fc.heads, dropout=fc.dropout, batch_first=True)
                                     for m in self.modalities})
         self.norm = nn.ModuleDict({m: nn.LayerNorm(h) for m in self.modalities})
@@ -162,6 +166,8 @@ class FusionHead(nn.Module):
             x = features[m]
             if m == "video":
                 x, attention["frames"] = self.frames(x)
+            elif m == "audio" and self.audio_layers is not None:
+                x = (torch.softmax(self.audio_layers, 0).to(x.dtype)[None, :, None] * x).sum(1)
             tokens.append(self.project[m](x))
         tokens_t = torch.stack(tokens, 1) * present.unsqueeze(-1).to(tokens[0].dtype)  # [B, n, h]
         fused, n = [], len(self.modalities)
@@ -215,7 +221,10 @@ class EmotionModel(nn.Module):
                 self.encoders["text"] = TextEncoder(config.text.encoder, config.text.pooling, config.text.max_length,
                                                      config.text.ascii_quotes)
             if config.audio and "audio" not in self.encoders:
-                self.encoders["audio"] = AudioEncoder(config.audio.encoder, config.audio.max_seconds)
+                if config.audio.encoder in WHISPER_ALIASES:
+                    self.encoders["audio"] = WhisperAudioEncoder(config.audio.max_seconds)
+                else:
+                    self.encoders["audio"] = AudioEncoder(config.audio.encoder, config.audio.max_seconds)
             if config.video and "video" not in self.encoders:
                 if config.video.encoder == "fer":  # faces.FER_ENCODER: the expression net's features
                     from ..signals.faces import FaceExpressionEncoder
@@ -244,7 +253,8 @@ class EmotionModel(nn.Module):
         if m == "audio":
             enc = self.encoders["audio"]
             have = [i for i, u in enumerate(inputs) if u.audio is not None and len(u.audio) > 0]
-            vec = torch.zeros(b, self.config.audio.dim, device=dev)
+            layers = self.config.audio.layers
+            vec = torch.zeros(b, *((layers,) if layers > 1 else ()), self.config.audio.dim, device=dev)
             ok = torch.zeros(b, dtype=torch.bool, device=dev)
             if have:
                 batch = enc.prepare([inputs[i].audio for i in have],
@@ -404,7 +414,9 @@ def make_config(modalities: list[str], text_encoder: str = "minilm", audio_encod
     if "text" in modalities:
         kw["text"] = TextConfig(text_encoder, pooling, context, context_after, ascii_quotes,
                                 dim=encoder_config(text_encoder).hidden_size)
-    if "audio" in modalities:
+    if "audio" in modalities and audio_encoder in WHISPER_ALIASES:  # Whisper tiny.en's encoder, offline
+        kw["audio"] = AudioConfig("whisper-tiny", WhisperAudioEncoder.dim, layers=WhisperAudioEncoder.layers)
+    elif "audio" in modalities:
         kw["audio"] = AudioConfig(audio_encoder, encoder_config(audio_encoder).hidden_size)
     if "video" in modalities and video_encoder == "fer":  # faces.FER_ENCODER: mini-Xception on each frame's face
         from ..signals.faces import FER_DIM, FER_FRAME

@@ -275,7 +275,7 @@ def log_mel_batch(clips: list, pad_to_frames: int | None = None, multiple_of: in
 def masked_mean_std(h: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
     """Mean and standard deviation over each clip's valid frames: [B, T, D] -> [B, 2D]."""
     t = h.shape[1]
-    w = (torch.arange(t)[None, :] < n_valid[:, None]).to(h.dtype)[..., None]
+    w = (torch.arange(t, device=h.device)[None, :] < n_valid.to(h.device)[:, None]).to(h.dtype)[..., None]
     n = w.sum(1).clamp(min=1)
     mean = (h * w).sum(1) / n
     var = (((h - mean[:, None]) ** 2) * w).sum(1) / n
