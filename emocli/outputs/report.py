@@ -35,6 +35,11 @@ def summary_text(result: VideoResult, report: SubtitleReport | None = None, max_
             lines.append(f"    {name:<{width}}  {emotion:<8} {k}/{sum(c.values())}")
         if len(ranked) > max_speakers:
             lines.append(f"    ... and {len(ranked) - max_speakers} more speakers")
+    if result.voices:
+        heard = [p for p in preds if p.voice is not None]
+        agree = sum(1 for p in heard if p.voice.emotion == p.emotion)
+        lines.append(f"  text and voice agree on {agree} of {len(heard)} utterances with voice"
+                     + (f" ({len(preds) - len(heard)} without voice)" if len(heard) < len(preds) else ""))
     if report is not None and report.skipped:
         lines.append("  skipped cues: " + ", ".join(f"{k} {why}" for why, k in sorted(report.skipped.items())))
     if report is not None and report.non_speech:
@@ -59,8 +64,8 @@ def plot_result(result: VideoResult, path: Path, max_speakers: int = 10) -> Path
 
 
 def plot_figure(result: VideoResult, max_speakers: int = 10):
-    """The figure: the emotion timeline (one lane per emotion, opacity = confidence; with --face a last lane of
-    face expressions, coloured by emotion) over a per-speaker bar chart."""
+    """The figure: the emotion timeline (one lane per emotion, opacity = confidence; with --face and --voice a lane
+    each of the faces' and the voice's readings, coloured by emotion) over a per-speaker bar chart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,13 +82,19 @@ def plot_figure(result: VideoResult, max_speakers: int = 10):
         lanes.broken_barh([(p.start_s, max(p.end_s - p.start_s, end / 2000))], (lane - 0.4, 0.8),
                           facecolors=EMOTION_COLORS[p.emotion], alpha=0.25 + 0.75 * p.confidence, linewidth=0)
     names = list(LABELS)
-    if result.faces:  # --face: one more lane, each utterance's face expression in its emotion's colour
-        names.append("face")
+    signals = [("face", lambda p: p.face if p.face is not None and p.face.emotion is not None else None)] \
+        if result.faces else []
+    signals += [("voice", lambda p: p.voice)] if result.voices else []
+    for name, reading in signals:  # one more lane per signal, each utterance's reading in its emotion's colour
+        lane = len(names)
+        names.append(name)
         for p in result.predictions:
-            if p.face is not None and p.face.emotion is not None:
-                lanes.broken_barh([(p.start_s, max(p.end_s - p.start_s, end / 2000))], (len(LABELS) - 0.4, 0.8),
-                                  facecolors=EMOTION_COLORS[p.face.emotion], alpha=0.25 + 0.75 * p.face.confidence,
+            r = reading(p)
+            if r is not None:
+                lanes.broken_barh([(p.start_s, max(p.end_s - p.start_s, end / 2000))], (lane - 0.4, 0.8),
+                                  facecolors=EMOTION_COLORS[r.emotion], alpha=0.25 + 0.75 * r.confidence,
                                   linewidth=0)
+    if signals:
         lanes.axhline(len(LABELS) - 0.5, color="0.5", linewidth=0.8)
     lanes.set_yticks(range(len(names)), names)
     lanes.set_ylim(-0.6, len(names) - 0.4)

@@ -39,7 +39,7 @@ class Prediction:
     face: object | None = None  # --face: a signals.faces.FaceReading (None: not looked at, e.g. a non-speech row)
     missing: dict[str, str] = field(default_factory=dict)  # modality -> what of its media could not be decoded
     voice: object | None = None  # --voice: a signals.voice.VoiceReading (None: no voice in it, or not asked)
-    speaker_embedding: np.ndarray | None = None  # --diarize: its voice's speaker embedding (None: no voice)
+    voiceprint: object | None = None  # --diarize: a signals.diarize.Voiceprint of its voice (None: no voice)
     speaker_source: str | None = None  # --diarize: where `speaker` came from: subtitles, voice, or None
 
     @property

@@ -63,12 +63,16 @@ def page_data(result: VideoResult, page_dir: Path) -> dict:
         r = p.record()
         face = r["face"] if result.faces else None
         probs = r["probabilities"]
-        rows.append([r["index"] if isinstance(r["index"], int) else str(r["index"]), r["turn"], _r(r["start"]),
-                     _r(r["end"]), r["speaker"] or "", r["text"], r["emotion"], _r(r["confidence"]),
-                     [_r(v) for v in probs.values()] if probs is not None else None, r["source"],
-                     r["non_speech"] or "", face.emotion if face is not None else None,
-                     _r(face.confidence) if face is not None and face.frames else None,
-                     face.frames if face is not None else None])
+        row = [r["index"] if isinstance(r["index"], int) else str(r["index"]), r["turn"], _r(r["start"]),
+               _r(r["end"]), r["speaker"] or "", r["text"], r["emotion"], _r(r["confidence"]),
+               [_r(v) for v in probs.values()] if probs is not None else None, r["source"],
+               r["non_speech"] or "", face.emotion if face is not None else None,
+               _r(face.confidence) if face is not None and face.frames else None,
+               face.frames if face is not None else None]
+        if result.voices:  # only then: pages without --voice stay as they were
+            voice = r["voice"]
+            row += [voice.emotion if voice else None, _r(voice.confidence) if voice else None]
+        rows.append(row)
     video = Path(result.video)
     model = result.model or {}
     data = {"video": video.name, "src": video_url(video, page_dir), "stem": result.stem or video.stem,
@@ -76,8 +80,11 @@ def page_data(result: VideoResult, page_dir: Path) -> dict:
             "faces": result.faces, "model": {k: model.get(k) for k in ("name", "modalities", "members", "test_weighted_f1")
                                                if model.get(k) is not None},
             "columns": ["index", "turn", "start", "end", "speaker", "text", "emotion", "confidence",
-                        "probabilities", "source", "non_speech", "face_emotion", "face_confidence", "face_frames"],
+                        "probabilities", "source", "non_speech", "face_emotion", "face_confidence", "face_frames"]
+            + (["voice_emotion", "voice_confidence"] if result.voices else []),
             "rows": rows}
+    if result.voices:
+        data["voices"] = True
     # the key under which the browser keeps this page's corrections: another run's output gets its own
     data["hash"] = hashlib.sha256(script_json(data).encode("utf-8")).hexdigest()[:16]
     return data

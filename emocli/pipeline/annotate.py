@@ -26,6 +26,7 @@ from ..model.dialogue import read_in_dialogue
 from ..model.network import UtteranceInput
 from ..outputs.result import Prediction, VideoResult
 from ..outputs.writers import write_outputs
+from ..signals.voice import VOICE_MODEL
 from ..text.asr import asr_device
 from ..text.segments import Utterance
 from ..text.subtitles import SubtitleReport
@@ -121,6 +122,12 @@ def video_result(state: VideoState, model: Model, model_info: dict, options: Ann
     cue_start = {(p.position, p.index): p.start_s for p in rows if p.turn == 1}
     order = sorted(rows, key=lambda p: (cue_start.get((p.position, p.index), p.start_s), p.position, p.turn))
     info = {**model_info, "asr_model": prep.report.asr_model} if prep.report.asr_model else model_info
+    heard = [name for name, on in (("--voice", options.voice), ("--diarize", options.diarize)) if on]
+    if heard and not prep.info.has_audio and options.progress:
+        options.log(f"emocli: note: {prep.job.video.name} has no audio stream: {' and '.join(heard)} "
+                    f"found no voice in it")
+    if options.voice:
+        info = {**info, "voice_model": VOICE_MODEL}
     if options.diarize:
         from ..signals.diarize import diarize
 
@@ -230,8 +237,8 @@ def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info
         cut = len(pending) if flush else len(pending) - len(pending) % predictor.batch_size
         todo, pending = sorted(pending[:cut], key=_Pending.length), pending[cut:]
         probs, attention = predictor([t.input for t in todo])
-        voices, embeddings = signals([t.input for t in todo]) if signals else ([None] * len(todo),) * 2
-        for (video, utt, item), p, a, voice, embedding in zip(todo, probs, attention, voices, embeddings):
+        voices, prints = signals([t.input for t in todo]) if signals else ([None] * len(todo),) * 2
+        for (video, utt, item), p, a, voice, voiceprint in zip(todo, probs, attention, voices, prints):
             state = states.get(video)
             if state is None or state.done:
                 continue  # the video failed meanwhile
@@ -240,7 +247,7 @@ def annotate(jobs: list[Job], model: Model, options: AnnotateOptions, model_info
             state.labels[id(utt)] = Prediction(utt.index, utt.out_start_s, utt.out_end_s, utt.text, utt.speaker, p,
                                                used, a if options.attention else None, utt.position, utt.turn,
                                                utt.turns, None, utt.removed, state.prepared.report.source, utt.asr,
-                                               item.face, item.missing, voice, embedding)
+                                               item.face, item.missing, voice, voiceprint)
         bar.update(len(todo))
         for video in list(states):
             if video not in outcomes:

@@ -384,18 +384,20 @@ class Decoder:
 
 
 def decode_job(prep: PreparedJob, model: EmotionModel, vad: str, emit: Callable[[Items], None],
-               workers: int = 1, stop: threading.Event | None = None) -> None:
+               workers: int = 1, stop: threading.Event | None = None, audio: bool = False) -> None:
     """Decode every utterance of one prepared video and emit its chunks: segments decode `workers` at once, and
-    chunks of different segments interleave. The first error stops the other segments and is raised."""
+    chunks of different segments interleave. The first error stops the other segments and is raised. `audio`:
+    each utterance's audio too, whatever the model reads (the voice signals)."""
     outcome: list[Exception | None] = []
-    with Decoder(model, vad, workers, stop) as decoder:
+    with Decoder(model, vad, workers, stop, audio=audio) as decoder:
         decoder.submit(prep, emit, outcome.append)
         decoder.join()
     if outcome and outcome[0] is not None:
         raise outcome[0]
 
 
-def decode_inputs(prep: PreparedJob, model: EmotionModel, vad: str = "silero", workers: int = 1) -> Items:
+def decode_inputs(prep: PreparedJob, model: EmotionModel, vad: str = "silero", workers: int = 1,
+                  audio: bool = False) -> Items:
     """Every utterance's (utterance, input) pair, in time order (for explain and the benchmarks)."""
     out: Items = []
     lock = threading.Lock()
@@ -404,6 +406,6 @@ def decode_inputs(prep: PreparedJob, model: EmotionModel, vad: str = "silero", w
         with lock:
             out.extend(items)
 
-    decode_job(prep, model, vad, emit, workers)
+    decode_job(prep, model, vad, emit, workers, audio=audio)
     order = {id(u): k for k, u in enumerate(prep.utterances)}
     return sorted(out, key=lambda pair: order[id(pair[0])])

@@ -15,7 +15,7 @@ from ..model.network import EmotionModel, UtteranceInput
 from ..text.segments import Utterance
 from .decode import decode_inputs
 from .jobs import AnnotateOptions, Job, PreparedJob
-from .predict import BatchPredictor
+from .predict import BatchPredictor, SignalReader
 from .prepare import prepare_job
 
 
@@ -27,12 +27,15 @@ class Explanation:
     inputs: UtteranceInput
     face: object | None = None  # --face: the faces.FaceReading of its 8 frames
     face_frames: np.ndarray | None = None  # those frames, at the size faces are read at
+    voice: object | None = None  # --voice: the signals.voice.VoiceReading of its voice (None: no voice in it)
 
 
 def explain_utterance(video: Path, subs: Path | None, index: int | str, model: EmotionModel, vad: str = "silero",
-                      turn: int = 1, options: AnnotateOptions | None = None, faces: bool = False) -> Explanation:
+                      turn: int = 1, options: AnnotateOptions | None = None, faces: bool = False,
+                      voice: bool = False) -> Explanation:
     """Run the model on the cue numbered `index` (the file's own cue number, or WebVTT identifier) and keep its
-    attention; `turn` picks one speaker's turn of a two-speaker cue; `faces`: also the faces in its 8 frames."""
+    attention; `turn` picks one speaker's turn of a two-speaker cue; `faces`: also the faces in its 8 frames;
+    `voice`: also what its voice expresses."""
     prep = prepare_job(Job(Path(video), Path(subs) if subs else None, Path(video).parent), model, options)
     same = [u for u in prep.utterances if str(u.index) == str(index)]
     chosen = [u for u in same if u.turn == turn][:1]
@@ -43,9 +46,11 @@ def explain_utterance(video: Path, subs: Path | None, index: int | str, model: E
         raise EmocliError(f"{subs or video}: no labelled cue number {index} (cues run {known[0]}..{known[-1]}; "
                           f"sound descriptions and credits are not labelled)", 2)
     one = PreparedJob(prep.job, prep.info, chosen, prep.report)
-    (utt, item), = decode_inputs(one, model, vad)
+    (utt, item), = decode_inputs(one, model, vad, audio=voice)
     probs, attention = BatchPredictor(model, 1)([item])
     ex = Explanation(utt, probs[0], attention[0], item)
+    if voice:
+        ex.voice = SignalReader(True, False, model.device)([item])[0][0]
     if faces and prep.info.has_video:
         from ..media.ffmpeg import sample_frames
         from ..signals.faces import face_frame_size, read_faces
@@ -66,13 +71,16 @@ def explanation_path(video: Path, index: int | str) -> Path:
     return Path(video).with_name(f"{Path(video).stem}.cue{safe}.explain.png")
 
 
-def explanation_json(ex: Explanation, index: int | str, model: EmotionModel, faces: bool = False) -> dict:
+def explanation_json(ex: Explanation, index: int | str, model: EmotionModel, faces: bool = False,
+                     voice: bool = False) -> dict:
     """What `emocli explain` prints: the label, the probabilities, the attention (and the face's reading)."""
     shown = {"index": index, "emotion": LABELS[int(ex.probabilities.argmax())],
              "probabilities": {k: round(float(v), 4) for k, v in zip(LABELS, ex.probabilities)},
              "attention": ex.attention}
     if faces:
         shown["face"] = ex.face.as_json() if ex.face is not None else None
+    if voice:
+        shown["voice"] = ex.voice.as_json() if ex.voice is not None else None
     if model.config.dialogue:  # one utterance has no dialogue: say that annotate's label may differ
         shown["dialogue_stage"] = ("not applied: explain shows the model's own probabilities for this utterance; "
                                    "annotate reads them again beside the speakers' last turns when every cue names "
@@ -113,7 +121,10 @@ def plot_explanation(ex: Explanation, path: Path, modalities: list[str]) -> Path
     prob_ax.barh(list(LABELS), ex.probabilities, color=[EMOTION_COLORS[x] for x in LABELS])
     prob_ax.invert_yaxis()
     prob_ax.set_xlim(0, 1)
-    prob_ax.set_title("probabilities", fontsize=10)
+    prob_ax.set_title("probabilities" + (f" (voice: {ex.voice.emotion} {ex.voice.confidence:.2f})"
+                                         if ex.voice is not None else ""), fontsize=10)
+    if ex.voice is not None:  # the voice's own reading, as ticks beside the model's bars
+        prob_ax.scatter(ex.voice.probabilities, range(len(LABELS)), marker="|", s=160, color="black", zorder=3)
     weights = ex.attention.get("frames")
     if frames is not None:
         for k in range(len(frames)):

@@ -11,6 +11,7 @@ import torch
 from ..device import amp_dtype, precision_name
 from ..errors import EmocliError
 from ..labels import LABELS
+from ..media.ffmpeg import SAMPLE_RATE_HZ
 from ..model.int8 import quantize_text_encoders, use_pytorch
 from ..model.network import EmotionModel, UtteranceInput
 
@@ -62,41 +63,61 @@ class BatchPredictor:
 
 
 class SignalReader:
-    """What the voice says beside the model, per utterance, from its voiced audio (the samples voice detection
-    kept): its emotion (--voice, signals/voice.py) and its speaker embedding (--diarize, signals/speakers.py).
-    Called on the model's batches, which are sorted by length, on the model's device; an utterance without
-    voice gets neither."""
+    """What the voice says beside the model, per utterance: its emotion (--voice, signals/voice.py) and its
+    voiceprint for finding speakers (--diarize, signals/diarize.py). Both read Whisper tiny.en's encoder over the
+    utterance's voiced span (run once for both, in batches sorted by length, on the model's device); the
+    voiceprint also reads Resemblyzer's embedding of the voiced samples. An utterance without voice (voice
+    detection found none in it) gets neither."""
 
     def __init__(self, voice: bool, speakers: bool, device: torch.device | str = "cpu") -> None:
-        self.voice, self.speakers, self.device = voice, speakers, device
+        self.voice, self.speakers, self.device = voice, speakers, torch.device(device)
 
     def __bool__(self) -> bool:
         return self.voice or self.speakers
 
     def __call__(self, inputs: list[UtteranceInput]) -> tuple[list, list]:
-        """(voice readings, speaker embeddings), one each per input (None where there is none)."""
-        voiced = [voiced_audio(item) for item in inputs]
-        have = [k for k, v in enumerate(voiced) if v is not None]
+        """(voice readings, voiceprints), one each per input (None where there is none)."""
+        have = [k for k, item in enumerate(inputs) if voiced_span(item) is not None]
         readings: list = [None] * len(inputs)
-        embeddings: list = [None] * len(inputs)
-        if have and self.voice:
+        prints: list = [None] * len(inputs)
+        if not have:
+            return readings, prints
+        from ..signals.whisper import pooled_states
+
+        upto = 3 if self.voice else 2  # the voice head reads hidden states 1-3, the voiceprint state 2
+        states = pooled_states([voiced_span(inputs[k]) for k in have], upto, self.device)
+        if self.voice:
             from ..signals.voice import read_voices
 
-            for k, reading in zip(have, read_voices([voiced[k] for k in have], self.device)):
+            seconds = [float(inputs[k].voiced.sum() if inputs[k].voiced is not None else len(inputs[k].audio))
+                       / SAMPLE_RATE_HZ for k in have]
+            for k, reading in zip(have, read_voices(states, seconds)):
                 readings[k] = reading
-        if have and self.speakers:
+        if self.speakers:
+            from ..signals.diarize import WHISPER_STATE, Voiceprint
             from ..signals.speakers import embed_voices
 
-            for k, vector in zip(have, embed_voices([voiced[k] for k in have], self.device)):
-                embeddings[k] = vector if np.isfinite(vector).all() else None
-        return readings, embeddings
+            embeddings = embed_voices([voiced_samples(inputs[k]) for k in have], self.device)
+            for j, k in enumerate(have):
+                if np.isfinite(embeddings[j]).all():
+                    prints[k] = Voiceprint(embeddings[j], states[j, WHISPER_STATE])
+        return readings, prints
 
 
-def voiced_audio(item: UtteranceInput) -> np.ndarray | None:
-    """The utterance's voiced samples (16 kHz mono), or None when voice detection found none in it."""
+def voiced_samples(item: UtteranceInput) -> np.ndarray | None:
+    """The utterance's voiced samples, put together (16 kHz mono), or None when voice detection found none."""
     if item.audio is None or not len(item.audio):
         return None
     if item.voiced is None:
         return item.audio
-    return item.audio[item.voiced] if item.voiced.any() else None
+    return item.audio[item.voiced[:len(item.audio)]] if item.voiced.any() else None
 
+
+def voiced_span(item: UtteranceInput) -> np.ndarray | None:
+    """The utterance's audio from its first voiced sample to its last (pauses inside kept), or None."""
+    if item.audio is None or not len(item.audio):
+        return None
+    if item.voiced is None:
+        return item.audio
+    where = np.flatnonzero(item.voiced[:len(item.audio)])
+    return item.audio[where[0]:where[-1] + 1] if len(where) else None

@@ -280,3 +280,25 @@ def masked_mean_std(h: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
     mean = (h * w).sum(1) / n
     var = (((h - mean[:, None]) ** 2) * w).sum(1) / n
     return torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1)
+
+
+#: utterances per encoder call in `pooled_states` (sorted by length, so padding stays small)
+BATCH = 16
+
+
+@torch.inference_mode()
+def pooled_states(clips: list[np.ndarray], upto: int = LAYERS, device: torch.device | str = "cpu") -> np.ndarray:
+    """[len(clips), upto + 1, 768]: for each clip (16 kHz mono; a voiced span), the mean and standard deviation
+    over its frames of hidden states 0..upto (the input to layer 1, then each layer's output; only `upto` layers
+    run). Clips go through in batches sorted by length, the padding kept out of attention (so a clip's features
+    hardly depend on the others in its batch). The voice head and the voiceprint both read these."""
+    enc = encoder().to(device)
+    order = np.argsort([len(c) for c in clips], kind="stable")
+    out = np.zeros((len(clips), upto + 1, 2 * WIDTH), dtype=np.float32)
+    for i in range(0, len(clips), BATCH):
+        idx = order[i:i + BATCH]
+        mel, n_valid = log_mel_batch([clips[j] for j in idx])
+        mel, n_valid = mel.to(device), n_valid.to(device)
+        hidden = enc(mel, n_valid, mask_padding=True, upto=upto if upto < LAYERS else None)[:upto + 1]
+        out[idx] = torch.stack([masked_mean_std(h, n_valid) for h in hidden], 1).float().cpu().numpy()
+    return out

@@ -10,7 +10,8 @@
     return {k: k, index: r[col.index], turn: r[col.turn], start: r[col.start], end: r[col.end],
             speaker: r[col.speaker], text: r[col.text], emotion: r[col.emotion], confidence: r[col.confidence],
             probs: r[col.probabilities], source: r[col.source], nonSpeech: r[col.non_speech],
-            face: r[col.face_emotion], faceConfidence: r[col.face_confidence], faceFrames: r[col.face_frames]};
+            face: r[col.face_emotion], faceConfidence: r[col.face_confidence], faceFrames: r[col.face_frames],
+            voice: data.voices ? r[col.voice_emotion] : null, voiceConfidence: data.voices ? r[col.voice_confidence] : null};
   });
   const duration = Math.max(data.duration || 0, rows.reduce(function (m, r) { return Math.max(m, r.end); }, 0), 1);
   const $ = function (id) { return document.getElementById(id); };
@@ -54,6 +55,7 @@
     (model.modalities ? " (" + model.modalities.join("+") + ")" : "") +
     (model.test_weighted_f1 ? ", MELD test weighted F1 " + model.test_weighted_f1 : "") + " · emocli";
   if (data.faces) document.body.classList.add("faces");
+  if (data.voices) document.body.classList.add("voices");
   LABELS.forEach(function (name, i) {
     const pill = el("span", null, (i + 1) + " " + name);
     pill.style.background = colour(name);
@@ -96,9 +98,10 @@
   }
   rows.forEach(setCue);
 
-  // ---- the timeline: one lane per emotion (and the faces' lane)
+  // ---- the timeline: one lane per emotion (and the faces' and the voice's lanes)
   const lanes = LABELS.slice();
   if (data.faces) lanes.push("face");
+  if (data.voices) lanes.push("voice");
   const LANE = 14, WIDTH = 1000;
   lanes.forEach(function (name) { $("lanes").appendChild(el("div", null, name)); });
   track.setAttribute("viewBox", "0 0 " + WIDTH + " " + lanes.length * LANE);
@@ -130,8 +133,12 @@
         track.appendChild(shape);
       }
       if (data.faces && r.face) {
-        track.appendChild(rect(r.start * scale, (r.end - r.start) * scale, lanes.length - 1, colour(r.face),
+        track.appendChild(rect(r.start * scale, (r.end - r.start) * scale, lanes.indexOf("face"), colour(r.face),
                                0.25 + 0.75 * (r.faceConfidence || 0), r.k));
+      }
+      if (data.voices && r.voice) {
+        track.appendChild(rect(r.start * scale, (r.end - r.start) * scale, lanes.indexOf("voice"), colour(r.voice),
+                               0.25 + 0.75 * (r.voiceConfidence || 0), r.k));
       }
     });
     playhead = document.createElementNS(SVG, "line");
@@ -255,6 +262,10 @@
     if (data.faces) {
       node.appendChild(el("span", "face-col", r.face ? r.face + " " + r.faceConfidence.toFixed(2) :
         (r.faceFrames === 0 ? "no face" : "")));
+    }
+    if (data.voices) {
+      node.appendChild(el("span", "voice-col", r.voice ? r.voice + " " + r.voiceConfidence.toFixed(2) :
+        (r.emotion ? "no voice" : "")));
     }
     node.addEventListener("click", function () { select(r.k, true); });
     return node;
