@@ -145,13 +145,23 @@ class WhisperEncoder(nn.Module):
         self.ln_post = nn.LayerNorm(WIDTH)
 
     def forward(self, mel: torch.Tensor, n_valid: torch.Tensor | None = None, mask_padding: bool = False,
-                upto: int | None = None) -> list[torch.Tensor]:
+                upto: int | None = None, mel_lengths: torch.Tensor | None = None) -> list[torch.Tensor]:
         """mel [B, 80, T] (T <= 3000) -> hidden states, each [B, ceil(T/2), 384]: the input to layer 1, each
         layer's output and the final LayerNorm's output (6 in all; fewer when `upto` layers < 4 are asked:
         hidden[:upto+1], without the final LayerNorm). Whisper has no attention mask; mask_padding=True (with
         n_valid, output frames per clip) keeps padded frames out of every clip's attention instead (then each
-        clip's valid frames are what it would get alone, cropped)."""
-        x = F.gelu(self.conv1(mel))
+        clip's valid frames are what it would get alone, cropped).
+        mel_lengths (valid mel frames per clip) makes a batch exactly equivalent to each clip alone, cropped to its
+        own frames: the mel and the first convolution's output are zeroed past each clip's end (the zeros the
+        convolutions pad with when a clip is alone) and padded frames are masked out of attention."""
+        if mel_lengths is not None:
+            mel_lengths = mel_lengths.to(mel.device)
+            keep_in = (torch.arange(mel.shape[-1], device=mel.device)[None, :] < mel_lengths[:, None])
+            keep_in = keep_in.to(mel.dtype)[:, None, :]
+            x = F.gelu(self.conv1(mel * keep_in)) * keep_in
+            n_valid, mask_padding = (mel_lengths + 1) // 2, True
+        else:
+            x = F.gelu(self.conv1(mel))
         x = F.gelu(self.conv2(x)).transpose(1, 2)
         t = x.shape[1]
         if t > MAX_POSITIONS:
@@ -255,10 +265,11 @@ def log_mel(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
     return (logm + 4.0) / 4.0
 
 
-def log_mel_batch(clips: list, pad_to_frames: int | None = None, multiple_of: int = 2):
+def log_mel_batch(clips: list, pad_to_frames: int | None = None, multiple_of: int = 2, return_lengths: bool = False):
     """Mels of clips (each computed alone, on its own samples), padded to the longest (or to pad_to_frames)
     with each clip's own floor value (max - 8, i.e. what Whisper's zero-audio padding gives; its decoder-free
-    encoder never sees a mask). Returns (mel [B, 80, T], n_valid output frames per clip [B])."""
+    encoder never sees a mask). Returns (mel [B, 80, T], n_valid output frames per clip [B]) and, with
+    return_lengths, the valid mel frames per clip (for the encoder's exact, batch-independent mode)."""
     mels = [log_mel(c) for c in clips]
     n_mel = [m.shape[1] for m in mels]
     t = max(n_mel) if pad_to_frames is None else max(pad_to_frames, max(n_mel))
@@ -269,6 +280,8 @@ def log_mel_batch(clips: list, pad_to_frames: int | None = None, multiple_of: in
         out[i, :, :n] = m[:, :n]
         out[i, :, n:] = m.max() - 2.0  # the clamp floor: (max - 8 + 4) / 4
     n_valid = torch.tensor([(min(n, t) + 1) // 2 for n in n_mel])  # conv2 (stride 2, pad 1): ceil(T / 2)
+    if return_lengths:
+        return out, n_valid, torch.tensor([min(n, t) for n in n_mel])
     return out, n_valid
 
 
@@ -290,15 +303,16 @@ BATCH = 16
 def pooled_states(clips: list[np.ndarray], upto: int = LAYERS, device: torch.device | str = "cpu") -> np.ndarray:
     """[len(clips), upto + 1, 768]: for each clip (16 kHz mono; a voiced span), the mean and standard deviation
     over its frames of hidden states 0..upto (the input to layer 1, then each layer's output; only `upto` layers
-    run). Clips go through in batches sorted by length, the padding kept out of attention (so a clip's features
-    hardly depend on the others in its batch). The voice head and the voiceprint both read these."""
+    run). Clips go through in batches sorted by length, in the encoder's exact mode (each clip's features are
+    what it gets alone: they do not depend on the rest of its batch). The voice head and the voiceprint both read
+    these, as training/voice.py computed them."""
     enc = encoder().to(device)
     order = np.argsort([len(c) for c in clips], kind="stable")
     out = np.zeros((len(clips), upto + 1, 2 * WIDTH), dtype=np.float32)
     for i in range(0, len(clips), BATCH):
         idx = order[i:i + BATCH]
-        mel, n_valid = log_mel_batch([clips[j] for j in idx])
+        mel, n_valid, lengths = log_mel_batch([clips[j] for j in idx], return_lengths=True)
         mel, n_valid = mel.to(device), n_valid.to(device)
-        hidden = enc(mel, n_valid, mask_padding=True, upto=upto if upto < LAYERS else None)[:upto + 1]
+        hidden = enc(mel, upto=upto if upto < LAYERS else None, mel_lengths=lengths)[:upto + 1]
         out[idx] = torch.stack([masked_mean_std(h, n_valid) for h in hidden], 1).float().cpu().numpy()
     return out
