@@ -11,8 +11,9 @@ Figures (a table, then one JSON line):
   per_utterance_s  (signal run - plain run) / utterances, from the medians: what each signal adds per utterance
                    (targets on the 2-core CPU: --voice <= 0.05 s, --diarize <= 0.04 s)
   diarization      the share of utterances whose voice group is right under the best one-to-one mapping of found
-                   speakers to voices, the count found and the count true (espeak-ng voices are far apart: an
-                   easy case, not a measure of accuracy on real speech; bench/diarization.py is that)
+                   speakers to voices (count estimated; and, from one more run, count given), the count found and
+                   the count true (espeak-ng voices are far apart: an
+                   easy case, not a measure of accuracy on real speech; training/diarization.py is that)
 Needs espeak-ng (Debian: apt-get install espeak-ng). Not a test: numbers depend on the machine.
 """
 
@@ -132,6 +133,12 @@ def main() -> None:
             if name == "both":
                 with open(out / "episode.emotions.csv", newline="", encoding="utf-8") as fh:
                     rows = list(csv.DictReader(fh))
+    given = args.workdir / "out-given"  # once more, the count given, for its accuracy (not timed)
+    subprocess.run([sys.executable, "-m", "emocli", "annotate", str(video), "--subs", str(subs), "--model",
+                    args.model, "--device", args.device, "-o", str(given), "--overwrite", "-q", "--diarize",
+                    "--num-speakers", str(args.voices)], check=True, cwd=ROOT)
+    with open(given / "episode.emotions.csv", newline="", encoding="utf-8") as fh:
+        found_given = [r["speaker"] for r in csv.DictReader(fh)]
     median = {name: statistics.median(v) for name, v in times.items()}
     n = len(rows)
     added = {name: round((median[name] - median["plain"]) / n, 4) for name in ("voice", "diarize", "both")}
@@ -142,7 +149,8 @@ def main() -> None:
               **{f"{k}_s": round(v, 2) for k, v in median.items()}, "per_utterance_s": added,
               "diarization": {"accuracy": round(accuracy(found, who), 3), "speakers_found": len(set(found) - {""}),
                               "speakers_true": len(set(who)),
-                              "unassigned": sum(1 for f in found if not f)},
+                              "unassigned": sum(1 for f in found if not f),
+                              "accuracy_count_given": round(accuracy(found_given, who), 3)},
               "voice_agrees_with_text": sum(1 for r in rows if r["voice_emotion"] == r["emotion"] and r["emotion"]),
               "with_voice": sum(1 for r in rows if r["voice_emotion"])}
     print(f"{'run':<10}{'median s':>10}{'added per utterance s':>24}")

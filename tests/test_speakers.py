@@ -57,6 +57,25 @@ def test_missing_weights_are_one_clear_error(tmp_path):
         speakers.SpeakerEncoder.load(tmp_path / "none.safetensors")
 
 
+def test_the_speaker_backend_survives_saving_and_loading(tmp_path):
+    """Every array as it was (safetensors writes a strided view's raw buffer: eigenvectors come out as such views),
+    and the same groups before and after."""
+    from emocli.signals import diarize
+
+    b = diarize.Backend.load()
+    rng = np.random.default_rng(0)
+    b.v_res = np.linalg.eigh(np.cov(rng.standard_normal((256, 400))))[1][:, ::-1][:, :10].T  # a strided view
+    b.save(tmp_path / "backend.safetensors")
+    again = diarize.Backend.load(tmp_path / "backend.safetensors")
+    np.testing.assert_allclose(again.v_res, b.v_res, atol=1e-6)
+    for view in ("res", "wh"):
+        for name in ("mean", "proj", "cohort"):
+            np.testing.assert_allclose(getattr(getattr(again, view), name), getattr(getattr(b, view), name),
+                                       atol=1e-6 if name == "mean" else 2e-3)
+    np.testing.assert_allclose(again.unknown.coef, b.unknown.coef)
+    assert (again.unknown.t0, again.unknown.p0) == (b.unknown.t0, b.unknown.p0)
+
+
 # --- --diarize end to end on three espeak-ng voices -----------------------------------------------------------
 
 import csv  # noqa: E402
@@ -103,6 +122,18 @@ def test_diarize_gives_each_voice_its_speaker_and_leaves_silence_unassigned(tmp_
                                            "by_voice": 12, "by_subtitles": 0, "unassigned": 1}
     assert doc["utterances"][0]["speaker_source"] == "voice"
     assert "SPEAKER_00" in result.output  # the summary's dominant emotion per speaker
+
+
+def test_voices_unlike_the_training_speech_are_not_counted_but_said(tmp_path, text_model):
+    """espeak-ng's synthetic voices sit far from the clean human speech the grouping was fitted on: every voice
+    would be read as one speaker, so without a count none is estimated, and a warning and the JSON say why."""
+    result, rows, doc = annotate(tmp_path, scene_srt(tmp_path / "scene.srt"), "--model", str(text_model))
+    assert result.exit_code == 0, result.output
+    assert {r["speaker"] for r in rows} == {""} and {r["speaker_source"] for r in rows} == {""}
+    account = doc["model"]["diarization"]
+    assert account["speakers"] == 0 and account["unassigned"] == len(rows)
+    assert "speakers not estimated; give --num-speakers" in account["doubtful"]
+    assert "warning: voices.opus: --diarize: voices unlike the clean speech" in result.output
 
 
 def test_names_in_some_cues_name_their_voices_other_cues(tmp_path, text_model):

@@ -136,6 +136,8 @@ def video_result(state: VideoState, model: Model, model_info: dict, options: Ann
         for row in order:  # an unlabelled cue (a sound description) keeps the name its subtitle gives, if any
             if not row.labelled and row.speaker:
                 row.speaker_source = "subtitles"
+        if "doubtful" in info["diarization"]:
+            options.log(f"emocli: warning: {prep.job.video.name}: --diarize: {info['diarization']['doubtful']}")
     if model.config.dialogue:
         status = read_in_dialogue(order, model.config.dialogue)
         info = {**info, "dialogue_stage": status}

@@ -2,8 +2,8 @@
 
 Two views of each utterance's voice: Resemblyzer's speaker embedding of its voiced samples (signals/speakers.py)
 and Whisper tiny.en's encoder, its second layer's output averaged (mean and standard deviation) over the voiced
-span (signals/whisper.py). Grouping (every choice made on 12 RAVDESS actors; training/diarization.py fits it,
-bench/diarization.py measures it on 8 others):
+span (signals/whisper.py). Grouping (every choice made on 12 RAVDESS actors; training/diarization.py fits it and
+measures it on 8 others):
 
 1. per view, a linear backend: Resemblyzer's embedding minus the training mean with the 5 directions of largest
    within-speaker variation (emotion, effort, wording) projected out; Whisper's whitened by the within-speaker
@@ -39,6 +39,14 @@ from .whisper import WIDTH
 
 BACKEND = SPEAKER_DIR / "backend.safetensors"
 MAX_SPEAKERS = 8  # a prior: the speakers of one video that voices can tell apart
+#: The Whisper view's mean normalised score between a video's utterances above which its voices are unlike the
+#: recordings the backend was fitted on, so its scores, threshold and merge rule do not hold (training/diarization.py,
+#: training/results/diarization.md): clean conversations of unseen RAVDESS actors reach at most 5.1; the same
+#: conversations in one noisy, reverberant room 19 and more, each utterance in its own 13.5 and more; three espeak-ng
+#: voices 32. Above it the count is not estimated (every voice would be read as one speaker).
+DOUBTFUL_SCORE = 10.0
+DOUBTFUL = ("voices unlike the clean speech the speaker grouping was fitted on (noise, reverberation, music or "
+            "synthetic speech)")
 WHISPER_STATE = 2  # the Whisper hidden state of the second view: the output of its second transformer layer
 SUBTITLES, VOICE = "subtitles", "voice"
 FEATURES = ("avg", "avg_res", "avg_wh", "log_nmin", "log_nmax", "rho_res5", "rho_res10", "rho_wh5", "rho_wh10",
@@ -135,7 +143,9 @@ class Backend:
             arrays.update({f"{k}_mu": m.mu.astype(np.float64), f"{k}_scale": m.scale.astype(np.float64),
                            f"{k}_coef": m.coef.astype(np.float64)})
             numbers.update({f"{k}_intercept": m.intercept, f"{k}_t0": m.t0, f"{k}_c0": m.c0, f"{k}_p0": m.p0})
-        save_file(arrays, str(path), metadata={"numbers": json.dumps(numbers), **notes})
+        # C order: safetensors writes the raw buffer, and eigenvectors come out as strided views
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path),
+                  metadata={"numbers": json.dumps(numbers), **notes})
 
 
 _backend: Backend | None = None
@@ -262,6 +272,18 @@ def legacy_labels(S: np.ndarray, k: int | None, lo: int = 1, hi: int = MAX_SPEAK
     return lab
 
 
+def doubtful(whisper_features: np.ndarray, backend_: Backend | None = None) -> float | None:
+    """The Whisper view's mean normalised score between the utterances (rows) of one video, when it is above
+    DOUBTFUL_SCORE; else None. Rows that are not finite are left out."""
+    w = np.asarray(whisper_features, dtype=np.float64)
+    w = w[np.isfinite(w).all(1) & (np.abs(w).sum(1) > 0)] if len(w) else w
+    if len(w) < 2:
+        return None
+    s = (backend_ or backend()).wh.scores(w)
+    score = float(s[~np.eye(len(w), dtype=bool)].mean())
+    return score if score > DOUBTFUL_SCORE else None
+
+
 def assign_speakers(embeddings: np.ndarray, whisper_features: np.ndarray | None = None,
                     num_speakers: int | None = None, min_speakers: int | None = None,
                     max_speakers: int | None = None, backend_: Backend | None = None) -> np.ndarray:
@@ -341,11 +363,20 @@ def diarize(rows: list, num_speakers: int | None = None, min_speakers: int | Non
     names = {n.strip().casefold() for n, e in zip(named, embeddings) if n and np.isfinite(e).all()}
     if num_speakers is None and names:  # the subtitles' own speakers are at least as many voices
         min_speakers = max(min_speakers or 1, min(len(names), max_speakers or MAX_SPEAKERS))
-    labels = assign_speakers(embeddings, whisper, num_speakers, min_speakers, max_speakers)
+    doubt = doubtful(whisper)
+    if doubt is not None and num_speakers is None:  # no estimate: every voice would be read as one speaker
+        labels = np.full(len(rows), -1, dtype=np.int64)
+    else:
+        labels = assign_speakers(embeddings, whisper, num_speakers, min_speakers, max_speakers)
     speakers, sources = name_speakers(labels, named)
     for row, speaker, source in zip(rows, speakers, sources):
         row.speaker, row.speaker_source = speaker, source
     found = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    return {"model": SPEAKER_MODEL, "speakers": found, "count": "given" if num_speakers else "estimated",
-            "by_voice": sum(s == VOICE for s in sources), "by_subtitles": sum(s == SUBTITLES for s in sources),
-            "unassigned": sum(s is None for s in sources)}
+    account = {"model": SPEAKER_MODEL, "speakers": found, "count": "given" if num_speakers else "estimated",
+               "by_voice": sum(s == VOICE for s in sources), "by_subtitles": sum(s == SUBTITLES for s in sources),
+               "unassigned": sum(s is None for s in sources)}
+    if doubt is not None:
+        account["doubtful"] = (f"{DOUBTFUL} (score {doubt:.1f}, above {DOUBTFUL_SCORE:g}): "
+                               + ("grouped into the speakers given, less reliably" if num_speakers else
+                                  "speakers not estimated; give --num-speakers to group them anyway"))
+    return account
