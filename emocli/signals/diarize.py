@@ -130,7 +130,7 @@ class Backend:
                              f" restore weights/speaker/ from the repository") from None
 
     def save(self, path: str | Path = BACKEND, **notes: str) -> None:
-        from safetensors.numpy import save_file
+        from ..files import save_arrays
 
         arrays = dict(res_mean=self.res.mean.astype(np.float32), res_proj=self.res.proj.astype(np.float32),
                       res_cohort=self.res.cohort.astype(np.float16), wh_mean=self.wh.mean.astype(np.float32),
@@ -143,9 +143,7 @@ class Backend:
             arrays.update({f"{k}_mu": m.mu.astype(np.float64), f"{k}_scale": m.scale.astype(np.float64),
                            f"{k}_coef": m.coef.astype(np.float64)})
             numbers.update({f"{k}_intercept": m.intercept, f"{k}_t0": m.t0, f"{k}_c0": m.c0, f"{k}_p0": m.p0})
-        # C order: safetensors writes the raw buffer, and eigenvectors come out as strided views
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path),
-                  metadata={"numbers": json.dumps(numbers), **notes})
+        save_arrays(path, arrays, metadata={"numbers": json.dumps(numbers), **notes})
 
 
 _backend: Backend | None = None
