@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -66,7 +67,7 @@ def ray_cluster(tmp_path):
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_ray_folder_run_equals_local_run(tmp_path, encoders, ray_cluster):
+def test_ray_folder_run_equals_local_run(tmp_path, encoders, text_model, ray_cluster):
     model = build_checkpoint(tmp_path / "tv", encoders, ["text", "video"])
     folder = tmp_path / "season"
     make_media(folder / "ep0.mp4", 6.0, audio=None)
@@ -92,3 +93,29 @@ def test_ray_folder_run_equals_local_run(tmp_path, encoders, ray_cluster):
             assert (tmp_path / "local" / name).read_text() == (tmp_path / "ray" / name).read_text()
     again = run("-o", str(tmp_path / "ray"), "--ray", ray_cluster)  # resume on the cluster
     assert "4 already done (skipped)" in again.stderr
+
+    # the voice and the speakers on the cluster: the same rows as at home (tests/fixtures/voices.*)
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    fixtures = Path(__file__).parent / "fixtures"
+    scene = json.loads((fixtures / "voices.json").read_text())
+    for name in ("a", "b"):
+        shutil.copy(fixtures / "voices.opus", voices / f"{name}.opus")
+        write_srt(voices / f"{name}.srt", [(a, b, text or "Hello?") for a, b, text, _ in scene])
+    flags = ["annotate", str(voices), "--model", str(text_model), "-q", "--voice", "--diarize", "--num-speakers", "3"]
+    home = subprocess.run([str(BIN / "emocli"), *flags, "-o", str(tmp_path / "v-local")], capture_output=True,
+                          text=True, env=ENV, timeout=600)
+    away = subprocess.run([str(BIN / "emocli"), *flags, "-o", str(tmp_path / "v-ray"), "--ray", ray_cluster],
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    assert home.returncode == away.returncode == 0, away.stderr
+    for name in ("a", "b"):  # Ray's actors run torch with other thread counts: sums differ in the 4th decimal
+        with open(tmp_path / "v-local" / f"{name}.emotions.csv", newline="") as a, \
+                open(tmp_path / "v-ray" / f"{name}.emotions.csv", newline="") as b:
+            here, there = list(csv.DictReader(a)), list(csv.DictReader(b))
+        assert len(here) == len(there) == len(scene)
+        for x, y in zip(here, there):
+            for key in ("speaker", "speaker_source", "emotion", "voice_emotion"):
+                assert x[key] == y[key]
+            assert abs(float(x["voice_confidence"] or 0) - float(y["voice_confidence"] or 0)) < 2e-3
+        assert {x["speaker"] for x in here} == {"SPEAKER_00", "SPEAKER_01", "SPEAKER_02", ""}
+        assert sum(bool(x["voice_emotion"]) for x in here) == len(scene) - 1  # the silent cue has none

@@ -124,6 +124,25 @@ def test_voice_on_media_without_audio_is_empty_columns_and_one_note(tmp_path, me
     assert notes == ["emocli: note: noaudio.mp4 has no audio stream: --voice found no voice in it"]
 
 
+def test_voice_and_speakers_on_transcribed_speech(tmp_path, text_model):
+    """No subtitles: the speech is transcribed, and each transcribed utterance gets its voice and speaker too."""
+    video = tmp_path / "scene.opus"
+    video.write_bytes((FIXTURES / "voices.opus").read_bytes())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["annotate", str(video), "--model", str(text_model), "-o", str(out), "-f",
+                                      "csv,json", "--voice", "--diarize", "--num-speakers", "3"])
+    assert result.exit_code == 0, result.output
+    with open(out / "scene.emotions.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    doc = json.loads((out / "scene.emotions.json").read_text())
+    assert doc["model"]["asr_model"] and len(rows) >= 10 and {r["source"] for r in rows} == {"asr"}
+    heard = [r for r in rows if r["voice_emotion"]]  # a fragment in which voice detection finds no voice has none
+    assert len(heard) >= len(rows) - 2 and all(r["voice_emotion"] in LABELS for r in heard)
+    assert all(r["speaker"].startswith("SPEAKER_") and r["speaker_source"] == "voice" for r in heard)
+    assert all(r["speaker"] == r["speaker_source"] == "" for r in rows if not r["voice_emotion"])
+    assert doc["model"]["diarization"]["speakers"] == 3 and doc["model"]["diarization"]["count"] == "given"
+
+
 def test_the_voice_reading_does_not_depend_on_the_batch(tmp_path, text_model):
     scene = json.loads((FIXTURES / "voices.json").read_text())
     cues = [(a, b, text if who else "Hello?") for a, b, text, who in scene]
