@@ -190,3 +190,23 @@ def test_the_shipped_voice_head_reads_the_speech_it_was_trained_on():
     readings = read_voices(whisper.pooled_states(spans, upto=3), [len(s) / 16000 for s in spans])
     right = sum(r.emotion == row["meld_label"] for r, row in zip(readings, rows))
     assert len(rows) == 14 and right >= 11, [(r.emotion, row["meld_label"]) for r, row in zip(readings, rows)]
+
+
+def test_explain_and_the_plot_show_the_voice(tmp_path, text_model):
+    """`explain --voice` prints the utterance's voice block; the timeline figure gains a voice lane."""
+    scene = json.loads((FIXTURES / "voices.json").read_text())
+    subs = write_srt(tmp_path / "voices.srt", [(a, b, text if who else "Hello?") for a, b, text, who in scene])
+    result = CliRunner().invoke(app, ["explain", str(FIXTURES / "voices.opus"), "--subs", str(subs), "--index", "2",
+                                      "--model", str(text_model), "--voice", "-o", str(tmp_path / "explain.png")])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(next(ln for ln in result.output.splitlines() if ln.startswith("{")))
+    assert shown["voice"]["emotion"] in LABELS and len(shown["voice"]["probabilities"]) == 7
+    assert (tmp_path / "explain.png").stat().st_size > 1000
+
+    from emocli import annotate
+    from emocli.outputs.report import plot_figure
+
+    voiced, = annotate(FIXTURES / "voices.opus", subs=subs, model=str(text_model), voice=True)
+    plain, = annotate(FIXTURES / "voices.opus", subs=subs, model=str(text_model))
+    lanes = [[t.get_text() for t in plot_figure(r).axes[0].get_yticklabels()] for r in (voiced, plain)]
+    assert lanes[0] == lanes[1] + ["voice"] and "voice" not in lanes[1]
