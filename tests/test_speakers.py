@@ -74,6 +74,12 @@ def test_the_speaker_backend_survives_saving_and_loading(tmp_path):
                                        atol=1e-6 if name == "mean" else 2e-3)
     np.testing.assert_allclose(again.unknown.coef, b.unknown.coef)
     assert (again.unknown.t0, again.unknown.p0) == (b.unknown.t0, b.unknown.p0)
+    # the multi-condition backend, for voices unlike clean speech
+    assert again.switch == b.switch and again.noisy.noisy is None
+    np.testing.assert_allclose(again.noisy.wh.cohort, b.noisy.wh.cohort, atol=2e-3)
+    np.testing.assert_allclose(again.noisy.v_wh, b.noisy.v_wh, atol=1e-6)
+    np.testing.assert_allclose(again.noisy.known.coef, b.noisy.known.coef)
+    assert (again.noisy.unknown.t0, again.noisy.unknown.p0) == (b.noisy.unknown.t0, b.noisy.unknown.p0)
 
 
 # --- --diarize end to end on three espeak-ng voices -----------------------------------------------------------
@@ -125,15 +131,16 @@ def test_diarize_gives_each_voice_its_speaker_and_leaves_silence_unassigned(tmp_
 
 
 def test_voices_unlike_the_training_speech_are_not_counted_but_said(tmp_path, text_model):
-    """espeak-ng's synthetic voices sit far from the clean human speech the grouping was fitted on: every voice
-    would be read as one speaker, so without a count none is estimated, and a warning and the JSON say why."""
+    """espeak-ng's synthetic voices sit far from the human speech (clean, noisy, reverberant) the grouping was
+    fitted on: every voice would be read as one speaker, so without a count none is estimated, and a warning and the
+    JSON say why."""
     result, rows, doc = annotate(tmp_path, scene_srt(tmp_path / "scene.srt"), "--model", str(text_model))
     assert result.exit_code == 0, result.output
     assert {r["speaker"] for r in rows} == {""} and {r["speaker_source"] for r in rows} == {""}
     account = doc["model"]["diarization"]
     assert account["speakers"] == 0 and account["unassigned"] == len(rows)
     assert "speakers not estimated; give --num-speakers" in account["doubtful"]
-    assert "warning: voices.opus: --diarize: voices unlike the clean speech" in result.output
+    assert "warning: voices.opus: --diarize: voices unlike the speech the speaker grouping" in result.output
 
 
 def test_names_in_some_cues_name_their_voices_other_cues(tmp_path, text_model):

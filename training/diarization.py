@@ -4,7 +4,7 @@
     python training/diarization.py --evaluate-only     # the table again, with the shipped backend
     python training/diarization.py --ravdess DIR --out runs/backend.safetensors --cache runs/diarization-cache
 
-What it does (about 10 minutes on 2 CPU cores from an empty cache; deterministic):
+What it does (about 11 minutes on 2 CPU cores from an empty cache; deterministic):
 1. The actors are split once (seed 35): REPORT = 4 men + 4 women, TUNING = the other 12 (6 + 6). Every choice of
    the method (the views, their backends, the thresholds, the merge rule's features) was made on conversations of
    the TUNING actors only (the research log: training/results/diarization.md); the REPORT actors are touched by
@@ -15,12 +15,22 @@ What it does (about 10 minutes on 2 CPU cores from an empty cache; deterministic
 3. Synthetic conversations: k speakers (2, 3, 4, 6) of a gender mix (men, women, mixed), 20-60 utterances,
    unbalanced turns (each speaker 2 + a Dirichlet(1)-multinomial share), recordings drawn without replacement in
    random order; 50 per (k, mix).
-4. The backend, fitted on the 720 TUNING recordings: per view a linear map (Resemblyzer: 5 within-speaker
-   directions projected out; Whisper: within-speaker whitening, eigenvalues shrunk 0.3 toward their mean) and an
-   AS-norm cohort; two logistic merge models (count known / estimated) trained on cluster pairs of the first
-   stage's partitions of the 600 TUNING conversations, each scored with views fitted on the tuning actors NOT in
-   it (at annotate time the speakers are unseen). Written to --out (safetensors: arrays + numbers).
-5. The table: the 500 REPORT conversations, the backend as shipped, count given and estimated; accuracy = share of
+4. Six noisy, reverberant copies of the 720 TUNING recordings, for fitting only (COPIES: one synthetic room and
+   one noise per copy, RT60 0.2-0.8 s, white/pink/brown noise at 5-25 dB SNR, or each recording its own; seeds
+   unlike the table's), their features computed as annotate would (voice detection run again on each copy).
+5. Two backends, fitted on the TUNING actors: per view a linear map (Resemblyzer: 5 within-speaker directions
+   projected out; Whisper: within-speaker whitening, eigenvalues shrunk 0.3 toward their mean) and an AS-norm
+   cohort; two logistic merge models (count known / estimated) trained on cluster pairs of the first stage's
+   partitions of TUNING conversations, each scored with views fitted on the tuning actors NOT in it (at annotate
+   time the speakers are unseen). The clean backend: the 720 clean recordings, 600 clean conversations. The
+   multi-condition backend (NOISY): the clean recordings and their six copies (what varies within an actor,
+   channel and noise included, is nuisance), a cohort of the clean ones and a third of the copies', 600 clean
+   conversations and 1,200 in one copy each. annotate uses the clean one unless its Whisper view scores a video's
+   voices above SWITCH on average (unlike clean speech), then the multi-condition one. Both written to --out
+   (safetensors: arrays + numbers). `--tune FILE` writes the tuning figures (leave-actors-out views, merge models
+   2-fold over conversations) of the settings in --settings instead, also on two conditions beyond the copies
+   (BEYOND, where grouping fails); they chose NOISY, SWITCH and signals/diarize.py's DOUBTFUL_SCORE.
+6. The table: the 500 REPORT conversations, the backend as shipped, count given and estimated; accuracy = share of
    utterances right under the best one-to-one map of groups to speakers (Hungarian); exact = share of
    conversations whose count is estimated right; then the same conversations from two noisy, reverberant copies
    of the recordings (one room for all; each its own). Written to training/results/diarization-report.{json,md}.
@@ -58,8 +68,19 @@ PER_CONFIG = 50
 RES_NAP = 5  # within-speaker directions projected out of the Resemblyzer embeddings
 WH_SHRINK = 0.3  # within-speaker whitening of the Whisper view: eigenvalues shrunk toward their mean
 TOP_N = 20  # AS-norm cohort: the closest N
+COHORT_EVERY = 1  # the cohort: every clean fitting recording, and every n-th of the copies'
 KNOWN = dict(t0=10.0, c0=10.0, p0=0.5)  # first stage's stop (t0) and small-cluster bonus (c0); p0 unused here
 UNKNOWN = dict(t0=1.0, c0=10.0, p0=0.2)  # ... and the merge model's stop when the count is estimated
+#: the fitting copies of the TUNING recordings (RT60 s, noise, SNR dB): one room and noise per copy; None: each
+#: recording its own (RT60 0.2-0.8 s; white, pink or brown noise; 5-25 dB SNR)
+COPIES = ((0.2, "white", 20.0), (0.45, "brown", 10.0), (0.7, "pink", 5.0), (None, None, None), (0.3, "pink", 15.0),
+          (0.8, "white", 25.0))
+NOISY = dict(nap=5, shrink=0.3, every=3, p0=0.3)  # the multi-condition backend: fitted on the copies too
+SWITCH = 5.0  # the clean backend's doubt score above which the multi-condition one groups the voices
+#: with --tune only, conditions beyond the copies (where grouping fails): they calibrate signals/diarize.py's
+#: DOUBTFUL_SCORE
+BEYOND = ((1.0, "white", 0.0), (1.2, "pink", -5.0))
+BEYOND_NAMES = {f"train-{c}" for c in range(len(COPIES), len(COPIES) + len(BEYOND))}
 RESULTS = ROOT / "training" / "results"
 
 
@@ -84,7 +105,11 @@ class Conversation:
     labels: np.ndarray  # the true speaker, 0..k-1
 
 
-def conversations(actor_of: np.ndarray, actors: list[int], n: int = PER_CONFIG) -> list[Conversation]:
+def conversations(actor_of: np.ndarray, actors: list[int], n: int = PER_CONFIG,
+                  have: np.ndarray | None = None) -> list[Conversation]:
+    """n conversations per (k, mix) of `actors`; have: the recordings they may use, each speaker's turns capped at
+    what it has."""
+    have = np.ones(len(actor_of), bool) if have is None else have
     out = []
     men, women = [a for a in actors if a % 2 == 1], [a for a in actors if a % 2 == 0]
     for k in KS:
@@ -102,7 +127,9 @@ def conversations(actor_of: np.ndarray, actors: list[int], n: int = PER_CONFIG) 
                 counts = np.minimum(2 + rng.multinomial(total - 2 * k, rng.dirichlet(np.ones(k))), 60)
                 items, labels = [], []
                 for j, a in enumerate(who):
-                    items += list(rng.choice(np.flatnonzero(actor_of == a), counts[j], replace=False))
+                    own = np.flatnonzero((actor_of == a) & have)
+                    counts[j] = min(counts[j], len(own))
+                    items += list(rng.choice(own, counts[j], replace=False))
                     labels += [j] * counts[j]
                 order = rng.permutation(len(items))
                 out.append(Conversation(k, mix, who, np.array(items)[order], np.array(labels)[order]))
@@ -135,6 +162,23 @@ def room(x: np.ndarray, i: int, power: float) -> np.ndarray:
     return np.clip(x, -1, 1).astype(np.float32)
 
 
+def train_copy(x: np.ndarray, i: int, power: float, c: int) -> np.ndarray:
+    """Copy c of a TUNING recording, for fitting only (its seeds unlike the table's): COPIES[c] is one room (an
+    impulse response shared by all the copy's recordings) and one noise at one SNR; None: each recording its own
+    room (RT60 0.2-0.8 s) and noise (white, pink or brown, 5-25 dB SNR)."""
+    from voice import add_noise, reverb
+
+    rng = np.random.default_rng(100_000 * (c + 1) + i)
+    rt60, colour, snr = (COPIES + BEYOND)[c]
+    x = x.astype(np.float64)
+    if rt60 is None:
+        x = reverb(x, rng.uniform(0.2, 0.8), rng)
+        x = add_noise(x, rng.uniform(5, 25), ("white", "pink", "brown")[int(rng.integers(3))], rng, power)
+    else:
+        x = add_noise(reverb(x, rt60, np.random.default_rng(1_000 + c)), snr, colour, rng, power)
+    return np.clip(x, -1, 1).astype(np.float32)
+
+
 def features(ravdess: Path, rows: list[dict], cache: Path, degraded: np.ndarray | None = None,
              copy: str = "degraded") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(E [N, 256] Resemblyzer embeddings, W [N, 768] Whisper state-2 mean + std, voiced [N]), as annotate computes
@@ -142,7 +186,7 @@ def features(ravdess: Path, rows: list[dict], cache: Path, degraded: np.ndarray 
     unassigned; these rows are computed from the whole recording for fitting, and marked not voiced.
     degraded: the rows to compute from a noisy, reverberant copy instead (the other rows are NaN): `copy`
     "degraded" is training/voice.py's (each recording its own impulse response, RT60 0.5 s, and white, pink or
-    brown noise at 5-15 dB SNR), "room" one room for all (`room`)."""
+    brown noise at 5-15 dB SNR), "room" one room for all (`room`), "train-c" the fitting copy c (`train_copy`)."""
     path = cache / ("features.npz" if degraded is None else f"features-{copy}.npz")
     if path.is_file():
         z = np.load(path)
@@ -155,7 +199,9 @@ def features(ravdess: Path, rows: list[dict], cache: Path, degraded: np.ndarray 
         from voice import degrade, voiced_spans  # training/voice.py: the voice head's test copy
 
         power = [float(np.mean(s.astype(np.float64) ** 2)) for s in voiced_spans(clips)]
-        clips = [(degrade if copy == "degraded" else room)(x, int(i), p) for i, x, p in zip(todo, clips, power)]
+        make = {"degraded": degrade, "room": room}.get(copy) \
+            or (lambda x, i, p: train_copy(x, i, p, int(copy.split("-")[1])))
+        clips = [make(x, int(i), p) for i, x, p in zip(todo, clips, power)]
     samples, spans, voiced = [], [], np.zeros(len(rows), bool)
     for i, x, m in zip(todo, clips, voiced_masks(clips)):
         where = np.flatnonzero(m)
@@ -191,20 +237,28 @@ def _top(C: np.ndarray, r: int) -> np.ndarray:
     return np.linalg.eigh(C)[1][:, ::-1][:, :r].T
 
 
-def fit_views(E: np.ndarray, W: np.ndarray, actor: np.ndarray):
-    """(Resemblyzer view, Whisper view, its within-speaker directions, Whisper's, Whisper's scale)."""
+def fit_views(E: np.ndarray, W: np.ndarray, actor: np.ndarray, nap: int = RES_NAP, shrink: float = WH_SHRINK,
+              cohort: np.ndarray | None = None):
+    """(Resemblyzer view, Whisper view, its within-speaker directions, Whisper's, Whisper's scale). The rows may
+    hold every actor's recordings in several conditions: what varies within an actor is nuisance. cohort: the
+    rows of the AS-norm cohorts (default all)."""
+    cohort = np.ones(len(E), bool) if cohort is None else cohort
+    from scipy.linalg import eigh
+
     X = dz._l2(E)
     V = _top(_within_between(X, actor)[0], 10)
-    res = dz.View(X.mean(0), np.eye(X.shape[1]) - V[:RES_NAP].T @ V[:RES_NAP], np.zeros((0, X.shape[1])), TOP_N,
+    res = dz.View(X.mean(0), np.eye(X.shape[1]) - V[:nap].T @ V[:nap], np.zeros((0, X.shape[1])), TOP_N,
                   l2_input=True)
-    res.cohort = res.project(E)
+    res.cohort = res.project(E[cohort])
     ww, bw = _within_between(W, actor)
     w, v = np.linalg.eigh(ww)
-    w = (1 - WH_SHRINK) * w + WH_SHRINK * w.mean()
+    w = (1 - shrink) * w + shrink * w.mean()
     wh = dz.View(W.mean(0), v / np.sqrt(w), np.zeros((0, W.shape[1])), TOP_N)
-    wh.cohort = wh.project(W)
+    wh.cohort = wh.project(W[cohort])
     scale = np.sqrt(np.diag(ww + bw))
-    return res, wh, V, _top(ww / np.outer(scale, scale), 20), scale
+    n = len(ww)
+    V2 = eigh(ww / np.outer(scale, scale), subset_by_index=(n - 20, n - 1))[1][:, ::-1].T
+    return res, wh, V, V2, scale
 
 
 def first_stage(A: np.ndarray, B: np.ndarray, t0: float, c0: float) -> np.ndarray:
@@ -231,21 +285,118 @@ def train_merger(convs: list[Conversation], data: list, t0: float, c0: float, p0
     return dz.Merger(mu, scale, clf.coef_[0].copy(), float(clf.intercept_[0]), t0, c0, p0)
 
 
-def fit(E: np.ndarray, W: np.ndarray, actor_of: np.ndarray, tuning: list[int]) -> dz.Backend:
-    convs = conversations(actor_of, tuning)
-    views, data = {}, []
-    for c in convs:  # each conversation scored by views fitted without its own actors
-        key = frozenset(c.actors)
-        if key not in views:
-            m = np.isin(actor_of, [a for a in tuning if a not in c.actors])
-            views[key] = fit_views(E[m], W[m], actor_of[m])
-        res, wh, V, V2, scale = views[key]
-        e, w = E[c.items], W[c.items]
-        data.append((res.scores(e), wh.scores(w), dz._l2(e), w / scale, V, V2))
-    known, unknown = train_merger(convs, data, **KNOWN), train_merger(convs, data, **UNKNOWN)
+@dataclass
+class Take:
+    """A conversation in one condition: its recordings' features from one copy (clean: the recordings)."""
+
+    conv: Conversation
+    number: int  # the conversation's, among the TUNING ones (the same in every condition)
+    condition: str
+    E: np.ndarray  # [n, 256]
+    W: np.ndarray  # [n, 768]
+    voiced: np.ndarray  # [n]
+
+
+@dataclass
+class Pool:
+    """The rows the backend is fitted on: the TUNING recordings, clean and in every fitting copy."""
+
+    E: np.ndarray
+    W: np.ndarray
+    actor: np.ndarray
+    condition: np.ndarray  # "clean" or the copy's name
+
+    def cohort(self, every: int) -> np.ndarray:
+        """The rows of the AS-norm cohort: the clean ones, and every `every`-th of the copies'."""
+        i = np.arange(len(self.E))
+        return (self.condition == "clean") | ((i + np.cumsum(np.r_[0, self.condition[1:] != self.condition[:-1]]))
+                                              % every == 0)
+
+
+def pool(E: np.ndarray, W: np.ndarray, actor_of: np.ndarray, tuning: list[int], copies: dict) -> Pool:
     m = np.isin(actor_of, tuning)
-    res, wh, V, V2, scale = fit_views(E[m], W[m], actor_of[m])
+    parts = [(E[m], W[m], actor_of[m], "clean")]
+    for name, (Ec, Wc, _) in copies.items():
+        have = np.isfinite(Wc).all(1)
+        parts.append((Ec[have], Wc[have], actor_of[have], name))
+    return Pool(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]), np.concatenate([[p[3]] * len(p[0]) for p in parts]))
+
+
+def takes(E: np.ndarray, W: np.ndarray, voiced: np.ndarray, actor_of: np.ndarray, tuning: list[int],
+          copies: dict) -> list[Take]:
+    """The TUNING conversations clean, and a third of them again in each copy (each in one condition)."""
+    convs = conversations(actor_of, tuning)
+    out = [Take(c, i, "clean", E[c.items], W[c.items], voiced[c.items]) for i, c in enumerate(convs)]
+    for j, (name, (Ec, Wc, vc)) in enumerate(copies.items()):
+        out += [Take(c, i, name, Ec[c.items], Wc[c.items], vc[c.items]) for i, c in enumerate(convs) if i % 3 == j % 3]
+    return out
+
+
+def scored(P: Pool, ts: list[Take], nap: int = RES_NAP, shrink: float = WH_SHRINK,
+           every: int = COHORT_EVERY) -> tuple[list, dict]:
+    """Each take's (A, B, X, Y, V, V2) by views fitted on the pool's rows of the other actors (at annotate time
+    the speakers are unseen); and the views' (V, V2, scale) by actor set."""
+    by: dict[frozenset, list[int]] = {}
+    for i, t in enumerate(ts):
+        by.setdefault(frozenset(t.conv.actors), []).append(i)
+    data, nuisance = [None] * len(ts), {}
+    for key, which in by.items():
+        m = ~np.isin(P.actor, list(key))
+        res, wh, V, V2, scale = fit_views(P.E[m], P.W[m], P.actor[m], nap, shrink, P.cohort(every)[m])
+        for i in which:
+            data[i] = (res.scores(ts[i].E), wh.scores(ts[i].W), dz._l2(ts[i].E), ts[i].W / scale, V, V2)
+        nuisance[key] = (V, V2, scale)
+    return data, nuisance
+
+
+def fit(P: Pool, ts: list[Take], nap: int = RES_NAP, shrink: float = WH_SHRINK, every: int = COHORT_EVERY,
+        p0: float = UNKNOWN["p0"]) -> dz.Backend:
+    data, _ = scored(P, ts, nap, shrink, every)
+    convs = [t.conv for t in ts]
+    known, unknown = train_merger(convs, data, **KNOWN), train_merger(convs, data, **{**UNKNOWN, "p0": p0})
+    res, wh, V, V2, scale = fit_views(P.E, P.W, P.actor, nap, shrink, P.cohort(every))
     return dz.Backend(res, wh, V, V2, scale, known, unknown)
+
+
+def tune(P: Pool, ts: list[Take], settings: dict, p0s=(0.1, 0.2, 0.3, 0.5)) -> list[dict]:
+    """The tuning figures of one setting: views leave-actors-out, merge models 2-fold over conversations; per
+    condition and p0: count given, estimated, exact, and the doubt score."""
+    nap, shrink, mc = settings["nap"], settings["shrink"], settings["multi_condition"]
+    if not mc:
+        keep = P.condition == "clean"
+        P = Pool(P.E[keep], P.W[keep], P.actor[keep], P.condition[keep])
+    data, views = scored(P, ts, nap, shrink, settings.get("cohort_every", COHORT_EVERY))
+    out = []
+    for fold in (0, 1):
+        train = [i for i, t in enumerate(ts) if t.number % 2 != fold and (mc or t.condition == "clean")
+                 and t.condition not in BEYOND_NAMES]
+        known = train_merger([ts[i].conv for i in train], [data[i] for i in train], **KNOWN)
+        unknown = train_merger([ts[i].conv for i in train], [data[i] for i in train], **UNKNOWN)
+        for t, (A, B, *_) in zip(ts, data):
+            if t.number % 2 != fold:
+                continue
+            b = dz.Backend(None, None, *views[frozenset(t.conv.actors)], known, unknown)  # scores given
+            ok = t.voiced
+            sub = (A[np.ix_(ok, ok)], B[np.ix_(ok, ok)])
+            hi = min(int(ok.sum()), dz.MAX_SPEAKERS)
+
+            def labels(k, m):
+                b.unknown = m
+                out = np.full(len(ok), -1)
+                out[ok] = dz.cluster(b, t.E[ok], t.W[ok], k, 1, hi, scores=sub)
+                return out
+
+            row = {"number": t.number, "condition": t.condition, "k": t.conv.k, "mix": t.conv.mix,
+                   "doubt": float(sub[1][~np.eye(len(sub[1]), dtype=bool)].mean()),
+                   "given": accuracy(t.conv.labels, labels(t.conv.k, unknown))}
+            for p0 in p0s:
+                found = labels(None, dz.Merger(unknown.mu, unknown.scale, unknown.coef, unknown.intercept,
+                                               unknown.t0, unknown.c0, p0))
+                row[f"estimated@{p0}"] = accuracy(t.conv.labels, found)
+                row[f"count@{p0}"] = int(found.max()) + 1
+            out.append(row)
+    return out
 
 
 # --- the table -------------------------------------------------------------------------------------------------
@@ -258,7 +409,7 @@ def evaluate(b: dz.Backend, E: np.ndarray, W: np.ndarray, voiced: np.ndarray,
     out = []
     for c in convs:
         e, w = E[c.items].copy(), W[c.items].copy()
-        e[~voiced[c.items]] = np.nan
+        e[~voiced[c.items]], w[~voiced[c.items]] = np.nan, np.nan  # annotate has no voiceprint there
         t = time.process_time()
         given = dz.assign_speakers(e, w, num_speakers=c.k, backend_=b)
         found = dz.assign_speakers(e, w, backend_=b)
@@ -266,7 +417,8 @@ def evaluate(b: dz.Backend, E: np.ndarray, W: np.ndarray, voiced: np.ndarray,
         out.append({"k": c.k, "mix": c.mix, "actors": c.actors, "utterances": len(c.items),
                     "given": accuracy(c.labels, given), "estimated": accuracy(c.labels, found),
                     "count": int(found.max()) + 1, "unassigned": int((found < 0).sum()), "cpu_s": cpu,
-                    "doubtful": dz.doubtful(w, b) is not None})
+                    "doubtful": dz.doubtful(w, b) is not None, "doubt": dz.doubt_score(w, b.noisy or b),
+                    "multi_condition": b.pick(w[np.isfinite(w).all(1)]) is not b})
     return out
 
 
@@ -284,7 +436,8 @@ def summarise(results: list[dict]) -> list[dict]:
                          "estimated": round(float(np.mean([r["estimated"] for r in sel])), 3),
                          "count_exact": round(float(np.mean([r["count"] == r["k"] for r in sel])), 2),
                          "mean_count": round(float(np.mean([r["count"] for r in sel])), 2),
-                         "doubtful": round(float(np.mean([r["doubtful"] for r in sel])), 2)})
+                         "doubtful": round(float(np.mean([r["doubtful"] for r in sel])), 2),
+                         "multi_condition": round(float(np.mean([r["multi_condition"] for r in sel])), 2)})
     return rows
 
 
@@ -299,27 +452,33 @@ def markdown(rows: list[dict], report: list[int], tuning: list[int], cpu_ms: flo
              "annotate leaves them, and count as wrong. "
              "Caveat: short (about 2 s), acted, studio speech of two sentences; expect less on films and TV.", "",
              "| speakers | mix | conversations | utterances (mean) | right, count given | right, count estimated "
-             "| count exact | mean count | said doubtful |", "|---|---|---|---|---|---|---|---|---|"]
+             "| count exact | mean count | said doubtful | multi-condition backend |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bold = "**" if (r["speakers"], r["mix"]) == ("2-4", "all") else ""
         lines.append(f"| {bold}{r['speakers']}{bold} | {r['mix']} | {r['conversations']} | {r['utterances']} | "
                      f"{bold}{r['given']:.3f}{bold} | {bold}{r['estimated']:.3f}{bold} | "
-                     f"{bold}{r['count_exact']:.2f}{bold} | {r['mean_count']:.2f} | {r['doubtful']:.2f} |")
+                     f"{bold}{r['count_exact']:.2f}{bold} | {r['mean_count']:.2f} | {r['doubtful']:.2f} | "
+                     f"{r['multi_condition']:.2f} |")
     lines += ["", "## The same conversations, noisy and reverberant", "",
-              "The backend never heard degraded audio. **One room**: every recording through the same synthetic "
+              "The multi-condition backend was fitted on other rooms and noises (COPIES, the tuning actors only; "
+              "neither this room nor these seeds). **One room**: every recording through the same synthetic "
               "impulse response (RT60 0.5 s) with pink noise at 10 dB SNR, as a scene puts its speakers in one "
               "acoustic. **Every utterance its own room**: training/voice.py's test copy (each recording its own "
               "impulse response, white, pink or brown noise at 5-15 dB SNR): a worst case, in which the noise "
               "differs more between utterances than the voices do. Voice detection runs again on the copies. "
               "'Said doubtful': the share of conversations that annotate flags (signals/diarize.py DOUBTFUL_SCORE): "
-              "there it estimates no count, and says so, instead of the grouping shown here.", "",
+              "there it estimates no count, and says so, instead of the grouping shown here. 'Multi-condition "
+              "backend': the share of conversations whose voices the clean backend scores above SWITCH, grouped by "
+              "the backend fitted on clean and degraded copies.", "",
               "| copy | speakers | right, count given | right, count estimated | count exact | mean count "
-              "| said doubtful |", "|---|---|---|---|---|---|---|"]
+              "| said doubtful | multi-condition backend |", "|---|---|---|---|---|---|---|---|"]
     for copy, title in (("room", "one room"), ("degraded", "every utterance its own room")):
         for r in noisy[copy]:
             if r["mix"] == "all":
                 lines.append(f"| {title} | {r['speakers']} | {r['given']:.3f} | {r['estimated']:.3f} | "
-                             f"{r['count_exact']:.2f} | {r['mean_count']:.2f} | {r['doubtful']:.2f} |")
+                             f"{r['count_exact']:.2f} | {r['mean_count']:.2f} | {r['doubtful']:.2f} | "
+                             f"{r['multi_condition']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -329,6 +488,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=dz.BACKEND)
     ap.add_argument("--cache", type=Path, default=Path("runs") / "diarization-cache")
     ap.add_argument("--evaluate-only", action="store_true", help="measure the backend at --out, fit nothing")
+    ap.add_argument("--tune", type=Path, default=None,
+                    help="write the tuning figures (TUNING actors only) of --settings here; fit nothing")
+    ap.add_argument("--settings", default='[{"nap": 5, "shrink": 0.3, "multi_condition": true}]',
+                    help="JSON list of settings for --tune")
     args = ap.parse_args()
     import torch
 
@@ -345,12 +508,33 @@ def main() -> None:
     E, W, voiced = features(args.ravdess, rows, args.cache)
     print(f"voice found in {int(voiced.sum())} of {len(voiced)} recordings", flush=True)
     if not args.evaluate_only:
-        b = fit(E, W, actor_of, tuning)
+        copies = {}
+        for c in range(len(COPIES)):
+            print(f"fitting copy {c} of the tuning recordings: {COPIES[c]}", flush=True)
+            copies[f"train-{c}"] = features(args.ravdess, rows, args.cache, np.isin(actor_of, tuning),
+                                            copy=f"train-{c}")
+        P, ts = pool(E, W, actor_of, tuning, copies), takes(E, W, voiced, actor_of, tuning, copies)
+        print(f"fitting rows {len(P.E)}, tuning conversations {len(ts)}", flush=True)
+        if args.tune:
+            beyond = {f"train-{c}": features(args.ravdess, rows, args.cache, np.isin(actor_of, tuning),
+                                             copy=f"train-{c}") for c in range(len(COPIES), len(COPIES + BEYOND))}
+            ts += [t for t in takes(E, W, voiced, actor_of, tuning, beyond) if t.condition != "clean"]
+            out = [{"settings": st, "conversations": tune(P, ts, st)} for st in json.loads(args.settings)]
+            args.tune.write_text(json.dumps(out) + "\n")
+            print(f"written: {args.tune} ({time.time() - started:.0f} s)")
+            return
+        clean = P.condition == "clean"
+        b = fit(Pool(P.E[clean], P.W[clean], P.actor[clean], P.condition[clean]),
+                [t for t in ts if t.condition == "clean"])
+        print(f"clean backend fitted ({time.time() - started:.0f} s)", flush=True)
+        b.noisy, b.switch = fit(P, ts, **NOISY), SWITCH
         args.out.parent.mkdir(parents=True, exist_ok=True)
         b.save(args.out, actors=json.dumps(tuning), fitted=dt.date.today().isoformat(),
                licence=f"fitted on RAVDESS actors {tuning} (CC BY-NC-SA 4.0); its cohorts are projected RAVDESS "
                        "embeddings")
-        for name, m in (("count given", b.known), ("count estimated", b.unknown)):
+        for name, m in (("count given", b.known), ("count estimated", b.unknown),
+                        ("multi-condition, count given", b.noisy.known),
+                        ("multi-condition, count estimated", b.noisy.unknown)):
             print(f"merge model, {name}: " + " ".join(f"{f} {c:+.2f}" for f, c in zip(dz.FEATURES, m.coef))
                   + f"; intercept {m.intercept:+.2f}")
         print(f"written: {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, {time.time() - started:.0f} s)",

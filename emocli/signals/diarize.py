@@ -15,6 +15,11 @@ measures it on 8 others):
    in, where emotions split a speaker): down to the number of speakers when it is given, else while that
    likelihood stays above a threshold, within [min_speakers, max_speakers].
 
+Two fitted backends: one on clean studio speech, one multi-condition (the same speakers also through synthetic
+rooms and noises, so that channel and noise count as within-speaker variation, its cohort and merge models
+including them). The clean one groups a video's voices unless its Whisper view scores them above `Backend.switch`
+on average (voices unlike clean speech: in noise every utterance looks alike to it), then the multi-condition one.
+
 Naming: a group that holds cues whose subtitles name their speaker (`NAME:`, ASS names, WebVTT voices) takes the
 name most of them give, and its unnamed utterances take it too; the other groups are SPEAKER_00, SPEAKER_01, ...
 in order of first appearance. A named cue keeps its own name. An utterance without voice is left unassigned. Each
@@ -39,13 +44,14 @@ from .whisper import WIDTH
 
 BACKEND = SPEAKER_DIR / "backend.safetensors"
 MAX_SPEAKERS = 8  # a prior: the speakers of one video that voices can tell apart
-#: The Whisper view's mean normalised score between a video's utterances above which its voices are unlike the
-#: recordings the backend was fitted on, so its scores, threshold and merge rule do not hold (training/diarization.py,
-#: training/results/diarization.md): clean conversations of unseen RAVDESS actors reach at most 5.1; the same
-#: conversations in one noisy, reverberant room 19 and more, each utterance in its own 13.5 and more; three espeak-ng
-#: voices 32. Above it the count is not estimated (every voice would be read as one speaker).
-DOUBTFUL_SCORE = 10.0
-DOUBTFUL = ("voices unlike the clean speech the speaker grouping was fitted on (noise, reverberation, music or "
+#: The multi-condition backend's Whisper view: its mean normalised score between a video's utterances above which
+#: its voices are unlike any the backend was fitted on (clean, or through the rooms and noises of its copies), so its
+#: scores and merge rule do not hold (training/diarization.py, training/results/diarization.md). On TUNING
+#: conversations (6 + 6 RAVDESS actors, leave-actors-out) where grouping works (clean, RT60 0.2-0.8 s, 5-25 dB SNR)
+#: it reaches at most 1.7; where it fails (RT60 1 s with white noise at 0 dB, RT60 1.2 s with pink at -5 dB: no
+#: better than one speaker for all) 2.0 and more; three espeak-ng voices 26.6. Above it the count is not estimated.
+DOUBTFUL_SCORE = 2.5
+DOUBTFUL = ("voices unlike the speech the speaker grouping was fitted on (strong noise or reverberation, music or "
             "synthetic speech)")
 WHISPER_STATE = 2  # the Whisper hidden state of the second view: the output of its second transformer layer
 SUBTITLES, VOICE = "subtitles", "voice"
@@ -103,11 +109,47 @@ class Merger:
 
 
 class Backend:
+    """Views and merge models fitted on clean speech; `noisy`, where present, the same fitted on clean and noisy,
+    reverberant copies (multi-condition), used where the voices are unlike clean speech (`pick`)."""
+
     def __init__(self, res: View, wh: View, v_res, v_wh, wh_scale, known: Merger, unknown: Merger,
-                 legacy_threshold=-3.5, legacy_min_size=2):
+                 legacy_threshold=-3.5, legacy_min_size=2, noisy: Backend | None = None, switch=float("inf")):
         self.res, self.wh, self.v_res, self.v_wh, self.wh_scale = res, wh, v_res, v_wh, wh_scale
         self.known, self.unknown = known, unknown
         self.legacy_threshold, self.legacy_min_size = legacy_threshold, legacy_min_size
+        self.noisy, self.switch = noisy, float(switch)
+
+    def pick(self, whisper_features: np.ndarray) -> Backend:
+        """The backend for a video's voices: the multi-condition one where this one's Whisper view scores them
+        above `switch` on average (doubt_score: unlike the clean speech it was fitted on), else this one."""
+        if self.noisy is None:
+            return self
+        score = doubt_score(whisper_features, self)
+        return self.noisy if score is not None and score > self.switch else self
+
+    @classmethod
+    def _read(cls, arrays: dict, num: dict, p: str = "") -> Backend:
+        res = View(arrays[p + "res_mean"], arrays[p + "res_proj"], arrays[p + "res_cohort"], num[p + "top_n"],
+                   l2_input=True)
+        wh = View(arrays[p + "wh_mean"], arrays[p + "wh_proj"], arrays[p + "wh_cohort"], num[p + "top_n"])
+        m = {k: Merger(arrays[f"{p}{k}_mu"], arrays[f"{p}{k}_scale"], arrays[f"{p}{k}_coef"],
+                       num[f"{p}{k}_intercept"], num[f"{p}{k}_t0"], num[f"{p}{k}_c0"], num[f"{p}{k}_p0"])
+             for k in ("known", "unknown")}
+        return cls(res, wh, arrays[p + "v_res"], arrays[p + "v_wh"], arrays[p + "wh_scale"], m["known"],
+                   m["unknown"], num["legacy_threshold"], num["legacy_min_size"])
+
+    def _written(self, p: str = "") -> tuple[dict, dict]:
+        arrays = dict(res_mean=self.res.mean.astype(np.float32), res_proj=self.res.proj.astype(np.float32),
+                      res_cohort=self.res.cohort.astype(np.float16), wh_mean=self.wh.mean.astype(np.float32),
+                      wh_proj=self.wh.proj.astype(np.float16), wh_cohort=self.wh.cohort.astype(np.float16),
+                      v_res=self.v_res.astype(np.float32), v_wh=self.v_wh.astype(np.float32),
+                      wh_scale=self.wh_scale.astype(np.float32))
+        numbers = {"top_n": self.res.top_n}
+        for k, m in (("known", self.known), ("unknown", self.unknown)):
+            arrays.update({f"{k}_mu": m.mu.astype(np.float64), f"{k}_scale": m.scale.astype(np.float64),
+                           f"{k}_coef": m.coef.astype(np.float64)})
+            numbers.update({f"{k}_intercept": m.intercept, f"{k}_t0": m.t0, f"{k}_c0": m.c0, f"{k}_p0": m.p0})
+        return {p + k: v for k, v in arrays.items()}, {p + k: v for k, v in numbers.items()}
 
     @classmethod
     def load(cls, path: str | Path = BACKEND) -> Backend:
@@ -119,12 +161,10 @@ class Backend:
                 meta = z.metadata() or {}
                 arrays = {k: z.get_tensor(k).astype(np.float64) for k in z.keys()}
             num = json.loads(meta["numbers"])
-            res = View(arrays["res_mean"], arrays["res_proj"], arrays["res_cohort"], num["top_n"], l2_input=True)
-            wh = View(arrays["wh_mean"], arrays["wh_proj"], arrays["wh_cohort"], num["top_n"])
-            m = {k: Merger(arrays[f"{k}_mu"], arrays[f"{k}_scale"], arrays[f"{k}_coef"], num[f"{k}_intercept"],
-                           num[f"{k}_t0"], num[f"{k}_c0"], num[f"{k}_p0"]) for k in ("known", "unknown")}
-            return cls(res, wh, arrays["v_res"], arrays["v_wh"], arrays["wh_scale"], m["known"], m["unknown"],
-                       num["legacy_threshold"], num["legacy_min_size"])
+            b = cls._read(arrays, num)
+            if "noisy_res_mean" in arrays:
+                b.noisy, b.switch = cls._read(arrays, num, "noisy_"), float(num["switch"])
+            return b
         except (OSError, SafetensorError, KeyError, ValueError) as exc:
             raise UsageError(f"the speaker backend {path} is missing or damaged ({str(exc).splitlines()[0][:120]});"
                              f" restore weights/speaker/ from the repository") from None
@@ -132,17 +172,12 @@ class Backend:
     def save(self, path: str | Path = BACKEND, **notes: str) -> None:
         from ..files import save_arrays
 
-        arrays = dict(res_mean=self.res.mean.astype(np.float32), res_proj=self.res.proj.astype(np.float32),
-                      res_cohort=self.res.cohort.astype(np.float16), wh_mean=self.wh.mean.astype(np.float32),
-                      wh_proj=self.wh.proj.astype(np.float16), wh_cohort=self.wh.cohort.astype(np.float16),
-                      v_res=self.v_res.astype(np.float32), v_wh=self.v_wh.astype(np.float32),
-                      wh_scale=self.wh_scale.astype(np.float32))
-        numbers = {"top_n": self.res.top_n, "legacy_threshold": self.legacy_threshold,
-                   "legacy_min_size": self.legacy_min_size}
-        for k, m in (("known", self.known), ("unknown", self.unknown)):
-            arrays.update({f"{k}_mu": m.mu.astype(np.float64), f"{k}_scale": m.scale.astype(np.float64),
-                           f"{k}_coef": m.coef.astype(np.float64)})
-            numbers.update({f"{k}_intercept": m.intercept, f"{k}_t0": m.t0, f"{k}_c0": m.c0, f"{k}_p0": m.p0})
+        arrays, numbers = self._written()
+        numbers.update({"legacy_threshold": self.legacy_threshold, "legacy_min_size": self.legacy_min_size})
+        if self.noisy is not None:
+            more, also = self.noisy._written("noisy_")
+            arrays.update(more)
+            numbers.update({**also, "switch": self.switch})
         save_arrays(path, arrays, metadata={"numbers": json.dumps(numbers), **notes})
 
 
@@ -270,16 +305,23 @@ def legacy_labels(S: np.ndarray, k: int | None, lo: int = 1, hi: int = MAX_SPEAK
     return lab
 
 
-def doubtful(whisper_features: np.ndarray, backend_: Backend | None = None) -> float | None:
-    """The Whisper view's mean normalised score between the utterances (rows) of one video, when it is above
-    DOUBTFUL_SCORE; else None. Rows that are not finite are left out."""
+def doubt_score(whisper_features: np.ndarray, backend_: Backend | None = None) -> float | None:
+    """The Whisper view's mean normalised score between the utterances (rows) of one video (None: fewer than two
+    rows with voice). Rows that are not finite are left out."""
     w = np.asarray(whisper_features, dtype=np.float64)
     w = w[np.isfinite(w).all(1) & (np.abs(w).sum(1) > 0)] if len(w) else w
     if len(w) < 2:
         return None
     s = (backend_ or backend()).wh.scores(w)
-    score = float(s[~np.eye(len(w), dtype=bool)].mean())
-    return score if score > DOUBTFUL_SCORE else None
+    return float(s[~np.eye(len(w), dtype=bool)].mean())
+
+
+def doubtful(whisper_features: np.ndarray, backend_: Backend | None = None) -> float | None:
+    """doubt_score by the multi-condition backend (the backend itself if it has none) when it is above
+    DOUBTFUL_SCORE; else None."""
+    b = backend_ or backend()
+    score = doubt_score(whisper_features, b.noisy or b)
+    return score if score is not None and score > DOUBTFUL_SCORE else None
 
 
 def assign_speakers(embeddings: np.ndarray, whisper_features: np.ndarray | None = None,
@@ -312,7 +354,7 @@ def assign_speakers(embeddings: np.ndarray, whisper_features: np.ndarray | None 
     if w is None:
         labels = _legacy(b, e[ok], k, lo, hi)
     else:
-        labels = cluster(b, e[ok], w[ok], k, lo, hi)
+        labels = cluster(b.pick(w[ok]), e[ok], w[ok], k, lo, hi)
     first: dict[int, int] = {}
     for lab in labels:
         first.setdefault(int(lab), len(first))
