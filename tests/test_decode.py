@@ -251,7 +251,7 @@ def test_shared_decoders_under_random_timing_and_failures(media_dir, trimodal_mo
     monkeypatch.setattr(decode, "SEGMENT_MIN_S", 1.5)  # up to 3 segments a video
     monkeypatch.setattr(decode, "CHUNK_MAX_CUES", 2)
 
-    def fake(prep, model, vad, segment, emit, audio_pool, threads=None, stop=None, faces=False):
+    def fake(prep, model, vad, segment, emit, audio_pool, threads=None, stop=None, faces=False, audio=False):
         chunks = decode.chunks_of(segment)
         for chunk in chunks:
             time.sleep(rng.uniform(0, 0.02))

@@ -15,7 +15,7 @@ What it does (about 10 minutes on 2 CPU cores from an empty cache; deterministic
    recording scored by a head that never heard its actor): standardised features, logistic regression (C 0.01,
    balanced class weights); weighted and macro F1, accuracy, per-class F1 and the confusion matrix (PNG), also on
    a fixed noisy and reverberant copy of the held-out folds;
-5. the head fitted on all 20 actors: --out/head.safetensors (mean, std, weight, bias), config.json (the recipe and
+5. the head fitted on all 20 actors: --out/head.safetensors (mean, std, weight, bias), head.json (the recipe and
    the scores), cv_scores.json, cv_confusion.png, and the model card README.md.
 Every choice (layers, input preparation, C, augmentation) was made on these folds: training/results/voice.md.
 RAVDESS is CC BY-NC-SA 4.0: so is the head.
@@ -180,7 +180,7 @@ into it (emocli/signals/voice.py).
   of its weights here), ported to PyTorch (emocli/signals/whisper.py): its log-mel of the span (not padded to 30 s),
   the first 3 layers, frozen.
 - Head: the mean and standard deviation over the frames of hidden states 1, 2 and 3 (2,304 numbers), standardised,
-  a logistic regression over the 7 labels (C {C}, balanced class weights): `head.safetensors`, `config.json`.
+  a logistic regression over the 7 labels (C {C}, balanced class weights): `head.safetensors`, `head.json`.
 
 ## Data and licence
 RAVDESS (Livingstone & Russo 2018, PLoS ONE 13(5): e0196391), speech, actors 01-20: 1,200 recordings of 10 men and

