@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,6 +39,7 @@ import numpy as np  # noqa: E402
 
 from emocli.text.asr import load_asr, transcribe  # noqa: E402
 from emocli.media.ffmpeg import decode_audio, ffmpeg_exe  # noqa: E402
+from emocli.synth import espeak, write_wav  # noqa: E402
 
 MELD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "meld" / "dev_sent_emo.csv"
 RATE = 16_000
@@ -61,23 +61,13 @@ def speak(texts: list[str], minutes: float, folder: Path) -> tuple[Path, list[st
     """espeak-ng speech of the lines, 0.8 s apart, up to `minutes`; returns the WAV and the lines spoken."""
     pieces, spoken, total = [], [], 0.0
     for i, text in enumerate(texts):
-        wav = folder / "line.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text], check=True)
-        with wave.open(str(wav)) as w:
-            rate, data = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), np.int16)
-        x = np.interp(np.arange(0, len(data) * RATE / rate) * rate / RATE, np.arange(len(data)), data)
-        pieces += [x.astype(np.int16), np.zeros(int(0.8 * RATE), np.int16)]
+        x = espeak(text, folder, trim=False)
+        pieces += [x, np.zeros(int(0.8 * RATE), np.int16)]
         spoken.append(text)
         total += len(x) / RATE + 0.8
         if total >= minutes * 60:
             break
-    out = folder / "speech.wav"
-    with wave.open(str(out), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.concatenate(pieces).tobytes())
-    return out, spoken
+    return write_wav(folder / "speech.wav", pieces), spoken
 
 
 def main() -> None:

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from emocli.media.ffmpeg import ffmpeg_exe  # noqa: E402
-from emocli.synth import write_srt  # noqa: E402
+from emocli.synth import espeak, write_srt, write_wav  # noqa: E402
 
 MELD_DEV = ROOT.parent / "shared" / "data" / "meld" / "dev_sent_emo.csv"
 RATE = 16_000
@@ -70,25 +69,14 @@ def episode(folder: Path, minutes: float, voices: int, seed: int = 0) -> tuple[P
         if not cues or rng.random() < 0.5:
             speaker = int(rng.integers(voices)) if cues else 0
         voice, pitch = VOICES[speaker % len(VOICES)]
-        wav = folder / "line.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", "160", "-w", str(wav), text], check=True)
-        with wave.open(str(wav)) as w:
-            rate, data = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), np.int16)
-        x = np.interp(np.arange(0, len(data) * RATE / rate) * rate / RATE, np.arange(len(data)), data)
-        voiced = np.nonzero(np.abs(x) > 300)[0]
-        x = x[voiced[0]:voiced[-1] + 1].astype(np.int16)
+        x = espeak(text, folder, voice, pitch)
         cues.append((round(t, 3), round(t + len(x) / RATE, 3), text))
         who.append(speaker)
         pieces += [x, np.zeros(int(0.8 * RATE), np.int16)]
         t += len(x) / RATE + 0.8
         if t >= minutes * 60:
             break
-    speech = folder / "speech.wav"
-    with wave.open(str(speech), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.concatenate(pieces).tobytes())
+    speech = write_wav(folder / "speech.wav", pieces)
     video = folder / "episode.mp4"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d={t:.2f}",
                     "-i", str(speech), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a",

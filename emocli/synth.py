@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import wave
 from pathlib import Path
 
 from .media.ffmpeg import ffmpeg_exe
@@ -127,3 +128,34 @@ def make_encoders(root: str | Path, shape: str = "tiny", seed: int = 0, tokenize
         ViTModel(ViTConfig(image_size=s["image"], patch_size=s["patch"], **common),
                  add_pooling_layer=False).save_pretrained(out["video"])
     return {k: str(v) for k, v in out.items()}
+
+
+def espeak(text: str, folder: str | Path, voice: str = "en-us", pitch: int | None = None, speed: int = 160,
+           trim: bool = True, rate: int = 16_000):
+    """espeak-ng speaking `text` (Debian's `espeak-ng` must be installed): int16 mono at `rate`, resampled
+    linearly; with `trim`, without its own leading and trailing silence. `folder` holds the temporary WAV."""
+    import numpy as np
+
+    wav = Path(folder) / "line.wav"
+    subprocess.run(["espeak-ng", "-v", voice, *(["-p", str(pitch)] if pitch is not None else []), "-s", str(speed),
+                    "-w", str(wav), text], check=True)
+    with wave.open(str(wav)) as w:
+        source, data = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    x = np.interp(np.arange(0, len(data) * rate / source) * source / rate, np.arange(len(data)), data)
+    x = x.astype(np.int16)
+    if trim:
+        voiced = np.nonzero(np.abs(x) > 300)[0]
+        x = x[voiced[0]:voiced[-1] + 1]
+    return x
+
+
+def write_wav(path: str | Path, pieces: list, rate: int = 16_000) -> Path:
+    """int16 mono pieces, one after another, as a WAV file."""
+    import numpy as np
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.concatenate(pieces).astype(np.int16).tobytes())
+    return Path(path)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from emocli.media.ffmpeg import ffmpeg_exe
+from emocli.synth import espeak, write_wav
 
 LINES = ["I can't believe you did that to me.", "Where are you going tonight?",
          "That's the best news I have heard all year.", "Please leave me alone.", "We won the game!"]
@@ -40,22 +40,11 @@ RATE, LEAD_S, GAP_S, SILENCE_S = 16_000, 0.6, 1.0, 2.0
 
 def say(text: str, voice: str, tmp: Path, pitch: int = 50) -> np.ndarray:
     """espeak-ng's speech at 150 words a minute, resampled to RATE, without its own leading and trailing silence."""
-    wav = tmp / "line.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", "150", "-w", str(wav), text], check=True)
-    with wave.open(str(wav)) as w:
-        rate, data = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), np.int16)
-    x = np.interp(np.arange(0, len(data) * RATE / rate) * rate / RATE, np.arange(len(data)), data).astype(np.int16)
-    voiced = np.nonzero(np.abs(x) > 300)[0]
-    return x[voiced[0]:voiced[-1] + 1]
+    return espeak(text, tmp, voice, pitch, speed=150, rate=RATE)
 
 
 def write_opus(pieces: list[np.ndarray], path: Path, tmp: Path) -> None:
-    wav = tmp / "all.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.concatenate(pieces).tobytes())
+    wav = write_wav(tmp / "all.wav", pieces, RATE)
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(wav), "-c:a", "libopus", "-b:a", "24k", str(path)],
                    check=True)
 
