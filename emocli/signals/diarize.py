@@ -31,6 +31,7 @@ projected RAVDESS embeddings, its merge models were fitted on conversations buil
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -181,14 +182,10 @@ class Backend:
         save_arrays(path, arrays, metadata={"numbers": json.dumps(numbers), **notes})
 
 
-_backend: Backend | None = None
-
-
+@functools.lru_cache(maxsize=None)
 def backend() -> Backend:
-    global _backend
-    if _backend is None:
-        _backend = Backend.load()
-    return _backend
+    """The shipped backend, loaded once per process."""
+    return Backend.load()
 
 
 # ---------------------------------------------------------------------------------------------- clustering

@@ -23,7 +23,7 @@ tests/test_speakers.py compares the port with embeddings the original package co
 
 from __future__ import annotations
 
-import threading
+import functools
 from pathlib import Path
 from typing import Sequence
 
@@ -209,17 +209,10 @@ class SpeakerEncoder(nn.Module):
         return out
 
 
-_encoder: SpeakerEncoder | None = None
-_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=None)
 def encoder() -> SpeakerEncoder:
     """The shipped encoder, loaded once per process."""
-    global _encoder
-    with _lock:
-        if _encoder is None:
-            _encoder = SpeakerEncoder.load()
-        return _encoder
+    return SpeakerEncoder.load()
 
 
 def embed_voices(wavs: Sequence[np.ndarray], device: str | torch.device = "cpu") -> np.ndarray:

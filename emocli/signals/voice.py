@@ -13,8 +13,8 @@ speech is cleaner and more exaggerated than a film's: expect less there.
 
 from __future__ import annotations
 
+import functools
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,16 +90,10 @@ class VoiceHead:
         return (p / p.sum(1, keepdims=True)).astype(np.float32)
 
 
-_head: VoiceHead | None = None
-_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=None)
 def voice_head() -> VoiceHead:
-    global _head
-    with _lock:
-        if _head is None:
-            _head = VoiceHead.load()
-        return _head
+    """The shipped head, loaded once per process."""
+    return VoiceHead.load()
 
 
 def read_voices(states: np.ndarray, seconds: list[float]) -> list[VoiceReading]:

